@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/relay"
+	"github.com/bccguard/bccguard/relay/admin"
+	"github.com/bccguard/bccguard/relay/auth"
+	"github.com/bccguard/bccguard/relay/control"
+	"github.com/bccguard/bccguard/relay/store/embedded"
+)
+
+// shutdownGrace is how long sessions get to finish after SIGTERM.
+const shutdownGrace = 30 * time.Second
+
+func cmdServe(args []string, stderr io.Writer) error {
+	fs := newFlags("serve")
+	cfgPath := fs.String("config", "", "configuration file (default: built-in defaults)")
+	listen := fs.String("listen", "", "address of the SMTP listener (overrides the first listener's)")
+	upstreamAddr := fs.String("upstream", "", "upstream MTA host:port")
+	dataDir := fs.String("data-dir", "", "data folder")
+	adminListen := fs.String("admin-listen", "", "admin HTTP listener host:port")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listeners[0].Address = *listen
+	}
+	if *upstreamAddr != "" {
+		cfg.Upstream.Address = *upstreamAddr
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if *adminListen != "" {
+		cfg.Admin.Listen = *adminListen
+	}
+	for _, a := range []string{cfg.Listeners[0].Address, cfg.Upstream.Address, cfg.Admin.Listen} {
+		if _, _, err := net.SplitHostPort(a); a != "" && err != nil {
+			return usagef("serve: %q is not host:port", a)
+		}
+	}
+	log := newLogger(cfg.Log, stderr)
+	return serve(cfg, log)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(cfg *config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: log.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var redactKey []byte
+	if *cfg.Log.RedactAddresses {
+		if redactKey, err = loadRedactKey(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	var users relay.Authenticator
+	if len(cfg.Auth.Users) > 0 || len(cfg.Auth.PasswordFiles) > 0 {
+		list := make([]auth.User, len(cfg.Auth.Users))
+		for i, u := range cfg.Auth.Users {
+			list[i] = auth.User{Name: u.Name, PasswordHash: u.PasswordHash}
+		}
+		u, err := auth.NewUsers(list, cfg.Auth.PasswordFiles)
+		if err != nil {
+			return configError{err}
+		}
+		users = authenticator{u}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bccguard_build_info", Help: "Build information; the value is always 1.",
+	}, []string{"version", "goversion"})
+	reg.MustRegister(buildInfo)
+	buildInfo.WithLabelValues(version, goVersion()).Set(1)
+
+	srv, err := relay.New(relay.Options{
+		Config: cfg, Store: st, Logger: log, Registerer: reg, Users: users, RedactKey: redactKey,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+
+	ctl, err := control.Listen(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	ctlSrv := &http.Server{Handler: control.NewHandler(st, srv.Wake), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ctlSrv.Serve(ctl) }()
+	defer ctlSrv.Close()
+
+	if cfg.Admin.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		mux := admin.NewHandler(reg, map[string]admin.Check{"store": st.Ping})
+		adm := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = adm.Serve(ln) }()
+		defer adm.Close()
+		log.Info("admin listening", "address", ln.Addr().String())
+	}
+	log.Info("bccguard ready", "version", version, "data_dir", cfg.DataDir, "upstream", cfg.Upstream.Address)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			log.Info("SIGHUP: reloading")
+			if a, ok := users.(authenticator); ok {
+				if err := a.Reload(); err != nil {
+					log.Error("reload of password files failed; keeping the old ones", "err", err)
+				}
+			}
+			continue
+		}
+		log.Info("shutting down", "signal", sig.String())
+		break
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	log.Info("stopped")
+	return nil
+}
+
+// authenticator adapts auth.Users to the relay's Authenticator.
+type authenticator struct{ *auth.Users }
+
+func (authenticator) Mechanisms() []string { return auth.Mechanisms() }
+func (authenticator) NewServer(mech string, verify func(user, pass string) error) (sasl.Server, error) {
+	return auth.NewServer(mech, verify)
+}
+
+// loadRedactKey returns the key for hashing addresses in logs, made on
+// first start and kept in the data folder so tokens stay stable.
+func loadRedactKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "redact.key")
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("redact key: %w", err)
+	}
+	b = make([]byte, 32)
+	_, _ = rand.Read(b)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("redact key: %w", err)
+	}
+	return b, nil
+}

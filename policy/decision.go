@@ -1,0 +1,46 @@
+// Package policy decides what bccguard does with a message: pass it, explode
+// it into per-recipient copies, send it as undisclosed recipients, hold it
+// for review or reject it. It knows nothing of SMTP: the relay hands it what
+// it saw (Input) and acts on the Decision.
+package policy
+
+// Action is what happens to a message.
+type Action string
+
+// Actions, as named in the configuration.
+const (
+	Pass       Action = "pass"
+	Explode    Action = "explode"
+	Bcc        Action = "bcc"
+	Quarantine Action = "quarantine"
+	Reject     Action = "reject"
+)
+
+// Valid reports whether a is a known action.
+func (a Action) Valid() bool {
+	switch a {
+	case Pass, Explode, Bcc, Quarantine, Reject:
+		return true
+	}
+	return false
+}
+
+// Decision is the outcome of evaluating a message.
+type Decision struct {
+	Action Action `json:"action"`
+	// Rule is the name of the rule that matched ("" for the default action).
+	Rule string `json:"rule,omitempty"`
+	// Reason explains the decision; safe to show to the sender.
+	Reason string `json:"reason,omitempty"`
+	// Monitor is set when the policy is in monitor mode: Action is what
+	// would have happened, but the relay passes the message.
+	Monitor bool `json:"monitor,omitempty"`
+}
+
+// Effective is the action the relay carries out: Pass in monitor mode.
+func (d Decision) Effective() Action {
+	if d.Monitor {
+		return Pass
+	}
+	return d.Action
+}

@@ -1,0 +1,161 @@
+package relay
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// guardedConn wraps a client connection so that bccguard, not go-smtp,
+// controls its deadlines and its end.
+//
+// go-smtp sets a read deadline per command line but not during DATA, where
+// its ReadTimeout would bound the whole transfer and a timeout turns into a
+// 5xx (upstream issue #196). Here every Read gets the earlier of an idle
+// deadline (no byte for idle) and a hard deadline (the whole DATA), and a
+// reply marked closeAfterWrite is followed by closing the connection, so the
+// rest of a broken DATA stream is never parsed as commands.
+type guardedConn struct {
+	net.Conn
+	idle time.Duration
+
+	mu         sync.Mutex
+	hard       time.Time // zero: none
+	closeAfter bool
+	closed     atomic.Bool
+	release    func()
+}
+
+func (c *guardedConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	d := time.Time{}
+	if c.idle > 0 {
+		d = time.Now().Add(c.idle)
+	}
+	if !c.hard.IsZero() && (d.IsZero() || c.hard.Before(d)) {
+		d = c.hard
+	}
+	c.mu.Unlock()
+	if err := c.Conn.SetReadDeadline(d); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *guardedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.mu.Lock()
+	closeNow := c.closeAfter
+	c.mu.Unlock()
+	if closeNow {
+		c.Close()
+	}
+	return n, err
+}
+
+// SetReadDeadline is called by go-smtp before each command; the deadlines
+// are ours, so it is ignored.
+func (c *guardedConn) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline likewise only keeps the write side.
+func (c *guardedConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+
+// setHardDeadline bounds the reads until cleared with the zero time.
+func (c *guardedConn) setHardDeadline(t time.Time) {
+	c.mu.Lock()
+	c.hard = t
+	c.mu.Unlock()
+}
+
+// closeAfterNextWrite makes the next reply the last one.
+func (c *guardedConn) closeAfterNextWrite() {
+	c.mu.Lock()
+	c.closeAfter = true
+	c.mu.Unlock()
+}
+
+func (c *guardedConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	if c.release != nil {
+		c.release()
+	}
+	return c.Conn.Close()
+}
+
+// guardedListener caps concurrent connections: one over the cap is greeted
+// with 421 and closed at once, rather than left waiting in the backlog as
+// netutil.LimitListener would, so the client retries elsewhere or later.
+type guardedListener struct {
+	net.Listener
+	max  int64
+	idle time.Duration
+	n    atomic.Int64
+	// onAccept and onReject are called for each accepted and each refused
+	// connection (metrics, logs).
+	onAccept func()
+	onReject func(net.Addr)
+
+	mu    sync.Mutex
+	conns map[*guardedConn]struct{}
+}
+
+// closeAll cuts every open connection. go-smtp's Close does nothing once
+// Shutdown has begun, so the relay keeps its own list for the end of a
+// shutdown that timed out.
+func (l *guardedListener) closeAll() {
+	l.mu.Lock()
+	cs := make([]*guardedConn, 0, len(l.conns))
+	for c := range l.conns {
+		cs = append(cs, c)
+	}
+	l.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+}
+
+func (l *guardedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.max > 0 && l.n.Add(1) > l.max {
+			l.n.Add(-1)
+			if l.onReject != nil {
+				l.onReject(c.RemoteAddr())
+			}
+			go refuse(c)
+			continue
+		}
+		if l.max <= 0 {
+			l.n.Add(1)
+		}
+		if l.onAccept != nil {
+			l.onAccept()
+		}
+		g := &guardedConn{Conn: c, idle: l.idle}
+		g.release = func() {
+			l.n.Add(-1)
+			l.mu.Lock()
+			delete(l.conns, g)
+			l.mu.Unlock()
+		}
+		l.mu.Lock()
+		if l.conns == nil {
+			l.conns = map[*guardedConn]struct{}{}
+		}
+		l.conns[g] = struct{}{}
+		l.mu.Unlock()
+		return g, nil
+	}
+}
+
+func refuse(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.Write([]byte("421 4.7.0 Too many connections, please try again later\r\n"))
+	_ = c.Close()
+}

@@ -1,0 +1,361 @@
+package relay
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+// leaseFor is how long a claimed delivery is reserved for its worker. It is
+// longer than any single attempt can take (connect + command timeouts), so
+// a live worker never loses it; a dead one's work is taken over after it.
+const leaseFor = 15 * time.Minute
+
+// pollEvery bounds how long the dispatcher sleeps without a wake-up, so work
+// queued by another process sharing the store is picked up.
+const pollEvery = 5 * time.Second
+
+// deliverer claims due deliveries from the store and hands them to a fixed
+// pool of workers, each holding one reusable upstream connection.
+type deliverer struct {
+	srv    *Server
+	up     *upstream
+	owner  string
+	log    *slog.Logger
+	wake   chan struct{}
+	tokens chan struct{}
+	jobs   chan store.Claimed
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newDeliverer(s *Server) (*deliverer, error) {
+	up, err := newUpstream(s.cfg.Upstream, s.hostname)
+	if err != nil {
+		return nil, err
+	}
+	n := s.cfg.Upstream.Connections
+	b := make([]byte, 4)
+	_, _ = crand.Read(b)
+	d := &deliverer{
+		srv:    s,
+		up:     up,
+		owner:  fmt.Sprintf("%s/%d/%s", s.hostname, os.Getpid(), hex.EncodeToString(b)),
+		log:    s.log.With("component", "delivery"),
+		wake:   make(chan struct{}, 1),
+		tokens: make(chan struct{}, n),
+		jobs:   make(chan store.Claimed),
+	}
+	for range n {
+		d.tokens <- struct{}{}
+	}
+	return d, nil
+}
+
+// Wake tells the delivery dispatcher that work may be due now (after a
+// queue flush).
+func (s *Server) Wake() { s.wakeDelivery() }
+
+// wakeDelivery tells the dispatcher that work may be due now.
+func (s *Server) wakeDelivery() {
+	select {
+	case s.delivery.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *deliverer) start(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	d.cancel = cancel
+	n := cap(d.tokens)
+	d.wg.Add(n + 1)
+	for range n {
+		go d.worker(ctx)
+	}
+	go d.dispatch(ctx)
+}
+
+// stop ends the workers; a delivery in flight is finished or, when ctx
+// runs out, abandoned to its lease (it is attempted again after restart).
+func (d *deliverer) stop(ctx context.Context) {
+	if d.cancel == nil {
+		return
+	}
+	d.cancel()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (d *deliverer) dispatch(ctx context.Context) {
+	defer d.wg.Done()
+	for {
+		// Wait for one free worker, then take every other free one.
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.tokens:
+		}
+		free := 1
+	more:
+		for {
+			select {
+			case <-d.tokens:
+				free++
+			default:
+				break more
+			}
+		}
+		claimed, err := d.srv.store.Claim(ctx, d.owner, time.Now(), free, leaseFor)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("claim failed", "err", err)
+		}
+		for _, c := range claimed {
+			select {
+			case d.jobs <- c:
+				free--
+			case <-ctx.Done():
+				return
+			}
+		}
+		for range free {
+			d.tokens <- struct{}{}
+		}
+		if len(claimed) > 0 && err == nil {
+			continue
+		}
+		d.sleep(ctx)
+	}
+}
+
+// sleep waits until the next delivery is due, a wake-up, or pollEvery.
+func (d *deliverer) sleep(ctx context.Context) {
+	wait := pollEvery
+	if next, ok, err := d.srv.store.NextDue(ctx); err == nil && ok {
+		if w := time.Until(next); w < wait {
+			wait = max(w, 10*time.Millisecond)
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-d.wake:
+	case <-t.C:
+	}
+}
+
+func (d *deliverer) worker(ctx context.Context) {
+	defer d.wg.Done()
+	var conn *upConn
+	defer func() {
+		if conn != nil {
+			conn.close()
+		}
+	}()
+	idle := d.srv.cfg.Upstream.IdleTimeout.D()
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	for {
+		// An idle connection is closed after IdleTimeout.
+		var timeout <-chan time.Time
+		if conn != nil {
+			t.Reset(idle)
+			timeout = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timeout:
+			conn.close()
+			conn = nil
+		case job := <-d.jobs:
+			conn = d.attempt(ctx, conn, job)
+			d.tokens <- struct{}{}
+		}
+	}
+}
+
+// attempt delivers one claimed delivery and records the outcome. It returns
+// the connection to keep for the next job (nil after any connection trouble).
+func (d *deliverer) attempt(ctx context.Context, conn *upConn, job store.Claimed) *upConn {
+	start := time.Now()
+	dl, msg := job.Delivery, job.Message
+	log := d.log.With("queue_id", msg.ID, "delivery_id", dl.ID, "attempt", dl.Attempts+1, "rewrite", string(dl.Rewrite))
+
+	res, conn, err := d.transact(ctx, conn, msg, dl)
+	d.srv.metrics.deliverySecs.Observe(time.Since(start).Seconds())
+	if err != nil && errors.Is(err, context.Canceled) {
+		return conn // shutting down: the lease lapses and the work is retried
+	}
+	out := d.classify(ctx, msg, dl, res, err)
+	if cerr := d.srv.store.Complete(ctx, d.owner, dl.ID, out); cerr != nil {
+		log.Error("could not record delivery outcome", "err", cerr)
+		return conn
+	}
+	log.Info("delivery attempt", "result", string(out.State), "reply", out.Error,
+		"recipients", len(dl.Recipients), "duration_ms", time.Since(start).Milliseconds())
+	return conn
+}
+
+// transact runs the SMTP transaction, reusing conn when it can. A reused
+// connection that fails before DATA (the upstream closed it while idle) is
+// replaced once.
+func (d *deliverer) transact(ctx context.Context, conn *upConn, msg store.Message, dl store.Delivery) ([]rcptResult, *upConn, error) {
+	mo := &smtp.MailOptions{
+		Return:     smtp.DSNReturn(msg.Envelope.Ret),
+		EnvelopeID: msg.Envelope.EnvID,
+		UTF8:       msg.Envelope.SMTPUTF8,
+		Size:       msg.Size,
+	}
+	rcpts := make([]string, len(dl.Recipients))
+	ro := make([]*smtp.RcptOptions, len(dl.Recipients))
+	for i, r := range dl.Recipients {
+		rcpts[i] = r.Addr
+		o := &smtp.RcptOptions{}
+		for _, n := range r.Notify {
+			o.Notify = append(o.Notify, smtp.DSNNotify(n))
+		}
+		if t, a, ok := cutORcpt(r.ORcpt); ok {
+			o.OriginalRecipientType, o.OriginalRecipient = smtp.DSNAddressType(t), a
+		}
+		ro[i] = o
+	}
+	body := func(w io.Writer) error {
+		rc, err := d.srv.store.Open(ctx, msg.ID)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return render(w, rc, msg, dl)
+	}
+	for try := 0; try < 2; try++ {
+		reused := conn != nil
+		if conn == nil {
+			c, err := d.up.dial(ctx)
+			if err != nil {
+				d.srv.metrics.upstreamUp.Set(0)
+				return nil, nil, err
+			}
+			d.srv.metrics.upstreamUp.Set(1)
+			conn = c
+		}
+		res, err := conn.send(msg.Envelope.Sender, mo, rcpts, ro, body)
+		if err == nil {
+			return res, conn, nil
+		}
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code != 421 {
+			// A reply for this transaction: the connection is still good.
+			_ = conn.c.Reset()
+			return nil, conn, err
+		}
+		conn.close()
+		conn = nil
+		if !reused || !errors.Is(err, errNetwork) {
+			return nil, nil, err
+		}
+	}
+	return nil, nil, errors.New("upstream connection failed twice")
+}
+
+func cutORcpt(s string) (typ, addr string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ';' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+// classify turns a transaction's result into the delivery's new state,
+// queueing DSNs for recipients that failed for good.
+func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.Delivery, res []rcptResult, err error) store.Outcome {
+	now := time.Now()
+	expired := now.Sub(msg.ReceivedAt) >= d.srv.cfg.Queue.Lifetime.D()
+	retry := store.Outcome{State: store.StateDeferred, NextAttempt: now.Add(d.backoff(dl.Attempts))}
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			d.srv.metrics.deliveries.WithLabelValues("bounced", "5xx").Inc()
+			d.srv.bounce(ctx, msg, failuresFor(dl.Recipients, se.Error(), se, false))
+			return store.Outcome{State: store.StateBounced, Error: safeText(se.Error(), 500)}
+		}
+		class := "network"
+		if se != nil {
+			class = "4xx"
+		}
+		text := safeText(err.Error(), 500)
+		if expired {
+			d.srv.metrics.deliveries.WithLabelValues("expired", class).Inc()
+			d.srv.bounce(ctx, msg, failuresFor(dl.Recipients, text, se, true))
+			return store.Outcome{State: store.StateExpired, Error: text}
+		}
+		d.srv.metrics.deliveries.WithLabelValues("deferred", class).Inc()
+		retry.Error = text
+		return retry
+	}
+	// Per-recipient results: delivered, bounced (5xx) or still to retry (4xx).
+	var again []store.Recipient
+	var failed []failure
+	var lastErr string
+	for i, r := range res {
+		se, _ := r.err.(*smtp.SMTPError)
+		switch {
+		case r.err == nil:
+			d.srv.metrics.deliveries.WithLabelValues("delivered", "2xx").Inc()
+		case se != nil && se.Code >= 500:
+			d.srv.metrics.deliveries.WithLabelValues("bounced", "5xx").Inc()
+			failed = append(failed, failure{rcpt: dl.Recipients[i], diag: se.Error(), status: se})
+			lastErr = se.Error()
+		case expired:
+			d.srv.metrics.deliveries.WithLabelValues("expired", "4xx").Inc()
+			failed = append(failed, failure{rcpt: dl.Recipients[i], diag: r.err.Error(), status: se, expired: true})
+			lastErr = r.err.Error()
+		default:
+			d.srv.metrics.deliveries.WithLabelValues("deferred", "4xx").Inc()
+			again = append(again, dl.Recipients[i])
+			lastErr = r.err.Error()
+		}
+	}
+	if len(failed) > 0 {
+		d.srv.bounce(ctx, msg, failed)
+	}
+	if len(again) > 0 {
+		retry.Recipients = again
+		retry.Error = safeText(lastErr, 500)
+		return retry
+	}
+	if len(failed) == len(res) {
+		return store.Outcome{State: store.StateBounced, Error: safeText(lastErr, 500)}
+	}
+	return store.Outcome{State: store.StateDelivered, Error: safeText(lastErr, 500)}
+}
+
+// backoff is the delay before retry n+1: RetryFirst doubling up to RetryMax,
+// with ±10% jitter so a burst deferred together does not retry together.
+func (d *deliverer) backoff(attempts int) time.Duration {
+	q := d.srv.cfg.Queue
+	b := q.RetryFirst.D()
+	for i := 0; i < attempts && b < q.RetryMax.D(); i++ {
+		b *= 2
+	}
+	b = min(b, q.RetryMax.D())
+	j := time.Duration(float64(b) * (rand.Float64()*0.2 - 0.1))
+	return b + j
+}

@@ -1,0 +1,225 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/policy"
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+// ingest streams one message from the client into a new spool, decides what
+// to do with it and commits it. It returns the queue ID once the message and
+// its deliveries are durable.
+func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim config.Limits) (string, error) {
+	sp, id, err := srv.store.NewSpool(ctx)
+	if err != nil {
+		return "", fmt.Errorf("new spool: %w", err)
+	}
+	defer sp.Abort()
+
+	received := srv.receivedHeader(s, id)
+	if _, err := io.WriteString(sp, received); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+
+	// Our own line limit covers BDAT, where go-smtp checks none.
+	br := bufio.NewReaderSize(&lineLimiter{r: r, max: lim.MaxLineLength}, 32<<10)
+	head, err := readHeaderBlock(br, int(lim.MaxHeaderSize))
+	if err != nil {
+		return "", err
+	}
+	if _, err := sp.Write(head); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	n, err := copyBody(sp, br)
+	if err != nil {
+		return "", err
+	}
+
+	in := srv.policyInput(s, head)
+	dec := srv.decide(ctx, in)
+	msg := store.Message{
+		Envelope:   s.env,
+		Client:     s.clientInfo(),
+		ReceivedAt: time.Now(),
+		Size:       int64(len(received)+len(head)) + n,
+		HeaderLen:  int64(len(received) + len(head)),
+	}
+	deliveries, err := srv.plan(dec, s.env.Recipients)
+	if err != nil {
+		return "", err
+	}
+	if msg.Decision, err = encodeDecision(dec); err != nil {
+		return "", err
+	}
+	if _, err := sp.Commit(ctx, msg, deliveries); err != nil {
+		return "", fmt.Errorf("commit: %w", err)
+	}
+	srv.metrics.accepted.WithLabelValues(s.lst.cfg.Name).Inc()
+	srv.metrics.receivedBytes.Add(float64(msg.Size))
+	srv.log.Info("message accepted", "queue_id", id, "listener", s.lst.cfg.Name,
+		"client_ip", s.ip.String(), "user", s.user, "sender", srv.redact(s.env.Sender),
+		"recipients", len(s.env.Recipients), "size", msg.Size, "action", string(dec.Action),
+		"rule", dec.Rule, "monitor", dec.Monitor)
+	srv.wakeDelivery()
+	return id, nil
+}
+
+// plan turns a decision into the deliveries to queue. A rejection is an
+// error the client sees; the policy engine and its rewrites build on this.
+func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.NewDelivery, error) {
+	switch dec.Effective() {
+	case policy.Reject:
+		return nil, rejectReply(dec.Reason)
+	case policy.Quarantine:
+		return nil, nil
+	case policy.Explode:
+		out := make([]store.NewDelivery, 0, len(rcpts))
+		for _, r := range rcpts {
+			out = append(out, store.NewDelivery{Recipients: []store.Recipient{r}, Rewrite: store.RewriteExplode})
+		}
+		return out, nil
+	case policy.Bcc:
+		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewriteBcc}}, nil
+	default:
+		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewritePass}}, nil
+	}
+}
+
+// readHeaderBlock reads the header block, up to and including the empty line
+// that ends it, bounded by max bytes. A line that is neither a header field
+// nor a continuation also ends it (it is the first body line, as Postfix
+// treats it); that line stays in br.
+func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
+	var buf bytes.Buffer
+	for {
+		peek, err := br.Peek(1)
+		if err != nil {
+			if err == io.EOF {
+				return buf.Bytes(), nil
+			}
+			return nil, readErr(err)
+		}
+		if c := peek[0]; c != ' ' && c != '\t' && c != '\r' && c != '\n' && !looksLikeField(br) {
+			return buf.Bytes(), nil
+		}
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return nil, errLineTooLong
+		}
+		if err != nil && err != io.EOF {
+			return nil, readErr(err)
+		}
+		if buf.Len()+len(line) > max {
+			return nil, errHeaderTooBig
+		}
+		buf.Write(line)
+		if err == io.EOF || isBlankLine(line) {
+			return buf.Bytes(), nil
+		}
+	}
+}
+
+// looksLikeField reports whether the next line starts with "name:".
+func looksLikeField(br *bufio.Reader) bool {
+	// Peek blocks until 999 bytes or the end of the data: the client is
+	// sending the whole message, so this never waits on the client.
+	p, _ := br.Peek(999)
+	for i, c := range p {
+		switch {
+		case c == ':':
+			return i > 0
+		case c < 33 || c > 126:
+			return false
+		}
+	}
+	return false
+}
+
+func isBlankLine(l []byte) bool {
+	return len(l) == 1 && l[0] == '\n' || len(l) == 2 && l[0] == '\r' && l[1] == '\n'
+}
+
+// copyBody streams the rest of the message into the spool.
+func copyBody(w io.Writer, br *bufio.Reader) (int64, error) {
+	var n int64
+	buf := make([]byte, 32<<10)
+	for {
+		m, rerr := br.Read(buf)
+		if m > 0 {
+			if _, err := w.Write(buf[:m]); err != nil {
+				return n, fmt.Errorf("spool: %w", err)
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, readErr(rerr)
+		}
+	}
+}
+
+// lineLimiter fails a read once a line exceeds max octets.
+type lineLimiter struct {
+	r   io.Reader
+	max int
+	cur int
+}
+
+func (l *lineLimiter) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	if l.max <= 0 {
+		return n, err
+	}
+	for _, c := range b[:n] {
+		if c == '\n' {
+			l.cur = 0
+			continue
+		}
+		l.cur++
+		if l.cur > l.max {
+			return 0, errLineTooLong
+		}
+	}
+	return n, err
+}
+
+// receivedHeader is the trace field of RFC 5321 4.4. It names no recipient
+// ("for <...>"): in an exploded mailing that would be one more place a
+// recipient list could show.
+func (srv *Server) receivedHeader(s *session, id string) string {
+	proto := "ESMTP"
+	if s.tls {
+		proto += "S"
+	}
+	if s.user != "" {
+		proto += "A"
+	}
+	helo := safeToken(s.conn.Hostname())
+	if helo == "" {
+		helo = "unknown"
+	}
+	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (bccguard) with %s id %s;\r\n\t%s\r\n",
+		helo, s.ip.String(), srv.hostname, proto, id, time.Now().Format(time.RFC1123Z))
+}
+
+// safeToken keeps the visible ASCII of a client-supplied name, without
+// parentheses that would unbalance the comment in Received:.
+func safeToken(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < 255; i++ {
+		c := s[i]
+		if c > 32 && c < 127 && c != '(' && c != ')' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}

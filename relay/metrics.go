@@ -1,0 +1,69 @@
+package relay
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the relay's Prometheus instruments, registered on the
+// registry main passes in. Labels carry listener names, actions, rule names
+// and reply classes only: never an address.
+type metrics struct {
+	connections   *prometheus.CounterVec
+	refused       *prometheus.CounterVec
+	accepted      *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	receivedBytes prometheus.Counter
+	authFailures  *prometheus.CounterVec
+	dataSeconds   prometheus.Histogram
+	decisions     *prometheus.CounterVec
+	deliveries    *prometheus.CounterVec
+	deliverySecs  prometheus.Histogram
+	dsns          prometheus.Counter
+	upstreamUp    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_connections_total", Help: "SMTP connections accepted, by listener.",
+		}, []string{"listener"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_connections_refused_total", Help: "SMTP connections refused with 421 because the listener was full.",
+		}, []string{"listener"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_messages_accepted_total", Help: "Messages accepted (250 after DATA), by listener.",
+		}, []string{"listener"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_messages_rejected_total", Help: "Transactions refused, by reason.",
+		}, []string{"reason"}),
+		receivedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bccguard_received_bytes_total", Help: "Bytes of accepted messages.",
+		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_auth_failures_total", Help: "Failed SMTP AUTH attempts, by listener.",
+		}, []string{"listener"}),
+		dataSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "bccguard_data_duration_seconds", Help: "Time from DATA to the final reply, including the durable commit.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_policy_decisions_total", Help: "Policy decisions, by action, rule and mode (enforce or monitor).",
+		}, []string{"action", "rule", "mode"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_deliveries_total", Help: "Delivery attempts, by result (delivered, deferred, bounced, expired) and upstream reply class (2xx, 4xx, 5xx, network).",
+		}, []string{"result", "reply_class"}),
+		deliverySecs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "bccguard_delivery_duration_seconds", Help: "Time of one delivery attempt to the upstream.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}),
+		dsns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bccguard_dsn_sent_total", Help: "Delivery status notifications queued to senders.",
+		}),
+		upstreamUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bccguard_upstream_up", Help: "1 if the last attempt to reach the upstream connected, else 0.",
+		}),
+	}
+	reg.MustRegister(m.connections, m.refused, m.accepted, m.rejected, m.receivedBytes, m.authFailures,
+		m.dataSeconds, m.decisions, m.deliveries, m.deliverySecs, m.dsns, m.upstreamUp)
+	return m
+}

@@ -1,0 +1,203 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+// session is one SMTP client connection, from EHLO to QUIT (go-smtp makes a
+// new one after STARTTLS). It checks who may relay, collects the envelope
+// and hands DATA to the ingest path.
+type session struct {
+	srv   *Server
+	lst   *listener
+	conn  *smtp.Conn
+	guard *guardedConn
+	log   *slog.Logger
+
+	ip      netip.Addr
+	allowed bool // from an allow-listed network
+	user    string
+	tls     bool
+
+	env     store.Envelope
+	hasMail bool
+}
+
+func (l *listener) newSession(c *smtp.Conn) (smtp.Session, error) {
+	if l.srv.closing.Load() {
+		return nil, errShuttingDown
+	}
+	s := &session{srv: l.srv, lst: l, conn: c, guard: guardOf(c.Conn())}
+	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
+		s.ip = ap.Addr().Unmap()
+	}
+	for _, p := range l.cfg.AllowNetworks {
+		if p.Contains(s.ip) {
+			s.allowed = true
+			break
+		}
+	}
+	_, s.tls = c.TLSConnectionState()
+	s.log = l.srv.log.With("listener", l.cfg.Name, "client_ip", s.ip.String())
+	return s, nil
+}
+
+// guardOf finds bccguard's connection wrapper below a TLS layer.
+func guardOf(c net.Conn) *guardedConn {
+	for {
+		switch v := c.(type) {
+		case *guardedConn:
+			return v
+		case *tls.Conn:
+			c = v.NetConn()
+		default:
+			return nil
+		}
+	}
+}
+
+// AuthMechanisms is offered only where the listener allows AUTH; go-smtp
+// itself hides AUTH until TLS is up.
+func (s *session) AuthMechanisms() []string {
+	if !*s.lst.cfg.Auth || s.srv.users == nil {
+		return nil
+	}
+	return s.srv.users.Mechanisms()
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if !*s.lst.cfg.Auth || s.srv.users == nil {
+		return nil, smtp.ErrAuthUnsupported
+	}
+	return s.srv.users.NewServer(mech, func(user, pass string) error {
+		if !s.srv.users.Verify(user, pass) {
+			s.srv.metrics.authFailures.WithLabelValues(s.lst.cfg.Name).Inc()
+			s.log.Warn("auth failed", "mechanism", mech)
+			return smtp.ErrAuthFailed
+		}
+		s.user = user
+		s.log = s.log.With("user", user)
+		return nil
+	})
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if !s.allowed && s.user == "" {
+		s.srv.metrics.rejected.WithLabelValues("relay_denied").Inc()
+		if *s.lst.cfg.Auth && s.srv.users != nil {
+			return errAuthRequired
+		}
+		return errRelayDenied
+	}
+	if !opts.UTF8 && !isASCII(from) {
+		return errUTF8Needed
+	}
+	if from != "" && !validMailbox(from) {
+		return errBadSender
+	}
+	s.env = store.Envelope{
+		Sender:   from,
+		Ret:      string(opts.Return),
+		EnvID:    opts.EnvelopeID,
+		Body:     string(opts.Body),
+		SMTPUTF8: opts.UTF8,
+	}
+	s.hasMail = true
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !s.hasMail {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
+	}
+	if len(s.env.Recipients) >= s.lst.cfg.Limits.MaxRecipients {
+		return errTooManyRcpts
+	}
+	if !s.env.SMTPUTF8 && !isASCII(to) {
+		return errUTF8Needed
+	}
+	if !validMailbox(to) && !strings.EqualFold(to, "postmaster") {
+		return errBadAddress
+	}
+	r := store.Recipient{Addr: to}
+	for _, n := range opts.Notify {
+		r.Notify = append(r.Notify, string(n))
+	}
+	if opts.OriginalRecipient != "" {
+		r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+	}
+	s.env.Recipients = append(s.env.Recipients, r)
+	return nil
+}
+
+func (s *session) Reset() {
+	s.env = store.Envelope{}
+	s.hasMail = false
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) clientInfo() store.Client {
+	return store.Client{
+		Listener: s.lst.cfg.Name,
+		IP:       s.ip.String(),
+		Helo:     s.conn.Hostname(),
+		User:     s.user,
+		TLS:      s.tls,
+	}
+}
+
+// Data receives the message, decides, stores it durably and only then
+// answers 250. Errors are mapped to replies in one place (replyFor).
+func (s *session) Data(r io.Reader) error {
+	start := time.Now()
+	lim := s.lst.cfg.Limits
+	if s.guard != nil {
+		s.guard.setHardDeadline(start.Add(lim.DataTimeout.D()))
+		defer s.guard.setHardDeadline(time.Time{})
+	}
+	ctx := context.Background()
+	id, err := s.srv.ingest(ctx, s, r, lim)
+	s.srv.metrics.dataSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		reply, closeConn := replyFor(err)
+		if closeConn && s.guard != nil {
+			s.guard.closeAfterNextWrite()
+		}
+		if reply.Code >= 400 && !isSMTPErr(err) {
+			s.log.Error("message not accepted", "err", err, "reply", reply.Code)
+		} else {
+			s.log.Info("message not accepted", "reply", reply.Code, "reason", reply.Message)
+		}
+		return reply
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// validMailbox is a light check of local@domain; go-smtp has already parsed
+// the path syntax.
+func validMailbox(a string) bool {
+	at := strings.LastIndexByte(a, '@')
+	return at > 0 && at < len(a)-1 && !strings.ContainsAny(a, " \t\r\n<>")
+}
