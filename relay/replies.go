@@ -37,6 +37,8 @@ var (
 		Message: "Temporary local error, please try again later"}
 	errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2},
 		Message: "Service shutting down, please try again later"}
+	errTooManyAuthFailures = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Too many failed authentication attempts, closing connection"}
 	errBadAddress = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 		Message: "Bad address syntax"}
 	errBadSender = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
@@ -45,8 +47,8 @@ var (
 		Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
 )
 
-// sessionClose marks a reply after which the connection must be closed.
-type sessionClose struct{ *smtp.SMTPError }
+// maxAuthFailures is how many failed AUTH attempts one connection gets.
+const maxAuthFailures = 3
 
 // replyFor maps an error from the data path to the SMTP reply the client
 // gets, and says whether the connection must be closed after it. Internal

@@ -26,10 +26,11 @@ type session struct {
 	guard *guardedConn
 	log   *slog.Logger
 
-	ip      netip.Addr
-	allowed bool // from an allow-listed network
-	user    string
-	tls     bool
+	ip        netip.Addr
+	allowed   bool // from an allow-listed network
+	user      string
+	tls       bool
+	authFails int
 
 	env     store.Envelope
 	hasMail bool
@@ -85,6 +86,12 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		if !s.srv.users.Verify(user, pass) {
 			s.srv.metrics.authFailures.WithLabelValues(s.lst.cfg.Name).Inc()
 			s.log.Warn("auth failed", "mechanism", mech)
+			// go-smtp lets a client retry forever on one connection;
+			// a few tries and it must reconnect, which slows guessing.
+			if s.authFails++; s.authFails >= maxAuthFailures && s.guard != nil {
+				s.guard.closeAfterNextWrite()
+				return errTooManyAuthFailures
+			}
 			return smtp.ErrAuthFailed
 		}
 		s.user = user
