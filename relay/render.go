@@ -56,6 +56,7 @@ func writeHeader(w io.Writer, fields []rawField, d store.Delivery) error {
 		to = "To: undisclosed-recipients:;\r\n"
 	}
 	placed := false
+	endsLine := true // whether what was written so far ends with a line end
 	for _, f := range fields {
 		switch {
 		case f.is("Bcc"):
@@ -72,8 +73,14 @@ func writeHeader(w io.Writer, fields []rawField, d store.Delivery) error {
 		if _, err := w.Write(f.raw); err != nil {
 			return err
 		}
+		endsLine = len(f.raw) > 0 && f.raw[len(f.raw)-1] == '\n'
 	}
 	if to != "" && !placed {
+		// A header block cut short (no final line end) must not run into
+		// the new field.
+		if !endsLine {
+			to = "\r\n" + to
+		}
 		_, err := io.WriteString(w, to)
 		return err
 	}

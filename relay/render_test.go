@@ -1,0 +1,112 @@
+package relay
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+func loadEML(t testing.TB, name string) ([]byte, int) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		t.Fatalf("%s has no header/body separator", name)
+	}
+	return b, i + 4
+}
+
+func renderString(t testing.TB, raw []byte, hl int, d store.Delivery) string {
+	t.Helper()
+	var out bytes.Buffer
+	msg := store.Message{ID: "T1", HeaderLen: int64(hl), Size: int64(len(raw))}
+	if err := render(&out, bytes.NewReader(raw), msg, d); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// Each rewrite changes exactly the documented fields; everything else,
+// folding, case and the body included, is byte-identical.
+func TestRender(t *testing.T) {
+	raw, hl := loadEML(t, "survey.eml")
+	body := string(raw[hl:])
+	rcpt := func(a string) []store.Recipient { return []store.Recipient{{Addr: a}} }
+	cases := []struct {
+		name    string
+		d       store.Delivery
+		wantTo  string // the To: field expected, "" for "as in the original"
+		dropped []string
+	}{
+		{"pass drops only Bcc", store.Delivery{Rewrite: store.RewritePass, Recipients: rcpt("ann@example.com")}, "", []string{"Bcc:"}},
+		{"explode keeps the recipient's display name", store.Delivery{Rewrite: store.RewriteExplode, Recipients: rcpt("ann@example.com")},
+			"To: \"Ann Example\" <ann@example.com>\r\n", []string{"Bcc:", "Cc:", "carl@", "bjorn@", "dora@", "Second To"}},
+		{"explode re-encodes a non-ASCII name", store.Delivery{Rewrite: store.RewriteExplode, Recipients: rcpt("bjorn@example.net")},
+			"To: =?utf-8?q?Bj=C3=B6rn?= <bjorn@example.net>\r\n", []string{"Ann", "carl@", "dora@"}},
+		{"explode finds a name in a second To field", store.Delivery{Rewrite: store.RewriteExplode, Recipients: rcpt("DORA@example.org")},
+			"To: \"Second To\" <DORA@example.org>\r\n", []string{"Ann", "carl@"}},
+		{"explode of a true Bcc recipient shows the bare address", store.Delivery{Rewrite: store.RewriteExplode, Recipients: rcpt("secret@example.com")},
+			"To: <secret@example.com>\r\n", []string{"Ann", "carl@", "Bcc:"}},
+		{"bcc hides everyone", store.Delivery{Rewrite: store.RewriteBcc, Recipients: rcpt("ann@example.com")},
+			"To: undisclosed-recipients:;\r\n", []string{"Ann", "carl@", "bjorn", "dora@", "Bcc:"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := renderString(t, raw, hl, tc.d)
+			if !strings.HasSuffix(got, body) {
+				t.Fatal("body changed")
+			}
+			head := strings.TrimSuffix(got, body)
+			for _, s := range tc.dropped {
+				if strings.Contains(head, s) {
+					t.Errorf("header still contains %q:\n%s", s, head)
+				}
+			}
+			// Every field that is not To/Cc/Bcc stays byte for byte, in order.
+			var want strings.Builder
+			placed := false
+			fields, tail := splitHeader(raw[:hl])
+			for _, f := range fields {
+				switch {
+				case f.is("Bcc"):
+				case tc.wantTo != "" && (f.is("To") || f.is("Cc")):
+					if !placed {
+						want.WriteString(tc.wantTo)
+						placed = true
+					}
+				default:
+					want.Write(f.raw)
+				}
+			}
+			want.Write(tail)
+			if head != want.String() {
+				t.Errorf("header =\n%q\nwant\n%q", head, want.String())
+			}
+		})
+	}
+}
+
+func TestSplitHeaderKeepsEveryByte(t *testing.T) {
+	raw, hl := loadEML(t, "survey.eml")
+	fields, tail := splitHeader(raw[:hl])
+	var back []byte
+	for _, f := range fields {
+		back = append(back, f.raw...)
+	}
+	back = append(back, tail...)
+	if !bytes.Equal(back, raw[:hl]) {
+		t.Fatal("fields do not join back to the header block")
+	}
+	if len(fields) != 9 {
+		t.Errorf("got %d fields, want 9", len(fields))
+	}
+	if v := fields[2].value(); v != `"Ann Example" <ann@example.com>,  =?UTF-8?Q?Bj=C3=B6rn?= <bjorn@example.net>` {
+		t.Errorf("unfolded To = %q", v)
+	}
+}
