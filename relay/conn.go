@@ -22,6 +22,7 @@ type guardedConn struct {
 
 	mu         sync.Mutex
 	hard       time.Time // zero: none
+	clearHard  bool      // clear hard at the next reply
 	closeAfter bool
 	closed     atomic.Bool
 	release    func()
@@ -47,6 +48,9 @@ func (c *guardedConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	c.mu.Lock()
 	closeNow := c.closeAfter
+	if c.clearHard {
+		c.hard, c.clearHard = time.Time{}, false
+	}
 	c.mu.Unlock()
 	if closeNow {
 		c.Close()
@@ -61,10 +65,21 @@ func (c *guardedConn) SetReadDeadline(time.Time) error { return nil }
 // SetDeadline likewise only keeps the write side.
 func (c *guardedConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
 
-// setHardDeadline bounds the reads until cleared with the zero time.
+// setHardDeadline bounds every read until releaseAtNextReply is called and
+// a reply has then been written. Interim replies (BDAT's "250 Continue")
+// keep it in force.
 func (c *guardedConn) setHardDeadline(t time.Time) {
 	c.mu.Lock()
-	c.hard = t
+	c.hard, c.clearHard = t, false
+	c.mu.Unlock()
+}
+
+// releaseAtNextReply ends the hard deadline once the next reply is written:
+// after a failed DATA go-smtp drains the rest of the message before it
+// replies, and that drain must not outlive the deadline either.
+func (c *guardedConn) releaseAtNextReply() {
+	c.mu.Lock()
+	c.clearHard = true
 	c.mu.Unlock()
 }
 

@@ -173,7 +173,7 @@ func (s *session) Data(r io.Reader) error {
 	lim := s.lst.cfg.Limits
 	if s.guard != nil {
 		s.guard.setHardDeadline(start.Add(lim.DataTimeout.D()))
-		defer s.guard.setHardDeadline(time.Time{})
+		defer s.guard.releaseAtNextReply()
 	}
 	ctx := context.Background()
 	id, err := s.srv.ingest(ctx, s, r, lim)
