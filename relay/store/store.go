@@ -215,8 +215,10 @@ type Store interface {
 	// Complete records the outcome of an attempt on a claimed delivery and
 	// releases the lease. It counts the attempt.
 	Complete(ctx context.Context, owner, deliveryID string, out Outcome) error
-	// NextDue is the earliest NextAttempt among pending deliveries (zero
-	// time, false if there are none), so workers can sleep until then.
+	// NextDue is the earliest time at which Claim can return something
+	// (false if nothing is pending): the earliest NextAttempt, where a
+	// delivery under a live lease counts at its lease's end. Workers sleep
+	// until then.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 
 	// List returns deliveries matching f, oldest first.

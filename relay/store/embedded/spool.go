@@ -1,0 +1,328 @@
+package embedded
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+// fileBufSize is the write buffer of a spilled body: a fixed amount of
+// memory per session, whatever the message size.
+const fileBufSize = 64 << 10
+
+type spoolState int
+
+const (
+	spoolOpen spoolState = iota
+	spoolCommitted
+	spoolDone // aborted, or failed and cleaned up
+)
+
+// spool is a store.Spool, used by one session at a time. Small bodies stay in buf and are written into the
+// commit transaction (sharing its fsync with other sessions); once a body
+// reaches the inline limit it moves to the file spool/<ID> and streams
+// there. The file is named for its message from the start: until the
+// record commits, it is an orphan that Abort, or the next Open, removes.
+type spool struct {
+	s    *Store
+	id   string
+	size int64
+	buf  []byte
+	// spilled: the body is in spool/<ID>; f and w are set while writing.
+	spilled bool
+	f       *os.File
+	w       *bufio.Writer
+	err     error // first write error; the spool can then only be aborted
+	state   spoolState
+}
+
+// NewSpool starts a message. Its ID is known up front for the Received:
+// header; nothing is stored until Commit.
+func (s *Store) NewSpool(ctx context.Context) (store.Spool, string, error) {
+	if err := s.enter(); err != nil {
+		return nil, "", err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	id := s.ids.next()
+	return &spool{s: s, id: id}, id, nil
+}
+
+func (sp *spool) path() string { return filepath.Join(sp.s.spoolDir, sp.id) }
+
+// Write appends p to the message.
+func (sp *spool) Write(p []byte) (int, error) {
+	switch {
+	case sp.state != spoolOpen:
+		return 0, errors.New("embedded: write to a finished spool")
+	case sp.err != nil:
+		return 0, sp.err
+	}
+	if !sp.spilled && int64(len(sp.buf))+int64(len(p)) < int64(sp.s.inlineLimit) {
+		sp.buf = appendCapped(sp.buf, p, sp.s.inlineLimit)
+		sp.size += int64(len(p))
+		return len(p), nil
+	}
+	if !sp.spilled {
+		if err := sp.spill(); err != nil {
+			sp.err = err
+			return 0, err
+		}
+	}
+	n, err := sp.w.Write(p)
+	sp.size += int64(n)
+	if err != nil {
+		sp.err = ioErr("write spool file", err)
+		return n, sp.err
+	}
+	return n, nil
+}
+
+// appendCapped appends like append but never grows buf's capacity beyond
+// limit, so an inline body costs at most the limit.
+func appendCapped(buf, p []byte, limit int) []byte {
+	need := len(buf) + len(p)
+	if need > cap(buf) {
+		c := max(2*cap(buf), need, 4<<10)
+		c = min(c, max(limit, need))
+		nb := make([]byte, len(buf), c)
+		copy(nb, buf)
+		buf = nb
+	}
+	return append(buf, p...)
+}
+
+// spill moves the body to its file; from now on it streams.
+func (sp *spool) spill() error {
+	f, err := os.OpenFile(sp.path(), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return ioErr("create spool file", err)
+	}
+	sp.spilled, sp.f = true, f
+	sp.w = bufio.NewWriterSize(f, fileBufSize)
+	if _, err := sp.w.Write(sp.buf); err != nil {
+		return ioErr("write spool file", err)
+	}
+	sp.buf = nil
+	return nil
+}
+
+// Abort discards an uncommitted spool; after Commit it does nothing.
+func (sp *spool) Abort() error {
+	if sp.state != spoolOpen {
+		return nil
+	}
+	sp.state = spoolDone
+	return sp.discard()
+}
+
+// discard drops the buffer and removes the file, if any.
+func (sp *spool) discard() error {
+	sp.buf = nil
+	if sp.f != nil {
+		sp.f.Close()
+		sp.f, sp.w = nil, nil
+	}
+	if !sp.spilled {
+		return nil
+	}
+	sp.spilled = false
+	if err := os.Remove(sp.path()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("embedded: remove spool file: %w", err)
+	}
+	return nil
+}
+
+// Commit makes the body, the message record and its deliveries durable.
+// It is done once: whether it succeeds or fails, the spool is finished (a
+// failed one discarded).
+//
+// A spilled body is flushed, fdatasync'd and its directory fsync'd first,
+// then the records (and an inline body) go into the group commit. If that
+// fails the body file is removed, except after an I/O error other than a
+// full disk: bbolt may then have written the record even though the commit
+// reported failure, and a committed record must always have its body, so
+// the file stays and the next Open removes it if the record is not there.
+func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery) (string, error) {
+	switch {
+	case sp.state == spoolCommitted:
+		return "", errors.New("embedded: spool already committed")
+	case sp.state != spoolOpen:
+		return "", errors.New("embedded: spool is finished (aborted or failed)")
+	case sp.err != nil:
+		sp.fail()
+		return "", sp.err
+	}
+	id, err := sp.commit(ctx, msg, deliveries)
+	if err != nil && sp.state == spoolOpen {
+		sp.fail()
+	}
+	return id, err
+}
+
+func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery) (string, error) {
+	s := sp.s
+	if err := s.enter(); err != nil {
+		return "", err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if msg.ID != "" && msg.ID != sp.id {
+		return "", fmt.Errorf("embedded: commit: message ID %q is not the spool's %q", msg.ID, sp.id)
+	}
+	if err := checkDeliveries(deliveries); err != nil {
+		return "", err
+	}
+
+	now := time.Now().UTC()
+	msg.ID = sp.id
+	msg.Size = sp.size // always the truth: it is what Open will return
+	if msg.ReceivedAt.IsZero() {
+		msg.ReceivedAt = now
+	}
+	msg.ReceivedAt = msg.ReceivedAt.Round(0)
+	rec := msgRecord{Msg: msg, Spilled: sp.spilled, Deliveries: len(deliveries)}
+
+	if sp.spilled {
+		if err := sp.syncFile(); err != nil {
+			return "", err
+		}
+	}
+
+	// Encode outside the transaction: the committer runs it for many
+	// sessions at once and may run it twice.
+	msgVal, err := json.Marshal(&rec)
+	if err != nil {
+		return "", fmt.Errorf("embedded: encode message: %w", err)
+	}
+	// One key serves both indexes: a new delivery is due on creation.
+	type row struct{ id, key, val []byte }
+	rows := make([]row, len(deliveries))
+	for i, nd := range deliveries {
+		d := store.Delivery{
+			ID:          deliveryID(sp.id, i+1),
+			MessageID:   sp.id,
+			Recipients:  nd.Recipients,
+			Rewrite:     nd.Rewrite,
+			State:       store.StateQueued,
+			CreatedAt:   now,
+			NextAttempt: now,
+		}
+		val, err := json.Marshal(&d)
+		if err != nil {
+			return "", fmt.Errorf("embedded: encode delivery: %w", err)
+		}
+		rows[i] = row{[]byte(d.ID), timeKey(now, d.ID), val}
+	}
+	id := []byte(sp.id)
+	body := sp.buf
+
+	err = s.batch.do(func(tx *bolt.Tx) error {
+		msgs := tx.Bucket(bucketMessages)
+		if msgs.Get(id) != nil {
+			return fmt.Errorf("message ID %s already stored", id)
+		}
+		if err := msgs.Put(id, msgVal); err != nil {
+			return err
+		}
+		if rec.Spilled {
+			if err := tx.Bucket(bucketFiles).Put(id, nil); err != nil {
+				return err
+			}
+		} else if err := tx.Bucket(bucketBodies).Put(id, nonNil(body)); err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			if err := tx.Bucket(bucketOpen).Put(id, binary.BigEndian.AppendUint32(nil, uint32(len(rows)))); err != nil {
+				return err
+			}
+		}
+		dl, due, age := tx.Bucket(bucketDeliveries), tx.Bucket(bucketDue), tx.Bucket(bucketAge)
+		for _, r := range rows {
+			if err := dl.Put(r.id, r.val); err != nil {
+				return err
+			}
+			if err := due.Put(r.key, nil); err != nil {
+				return err
+			}
+			if err := age.Put(r.key, []byte{ageQueued}); err != nil {
+				return err
+			}
+		}
+		tx.OnCommit(func() { s.pending.Add(int64(len(rows))) })
+		return nil
+	})
+	if err != nil {
+		var ce *commitError
+		if errors.As(err, &ce) && !isNoSpace(err) && rec.Spilled {
+			s.log.Error("commit failed; keeping the body file until the next start checks it", "id", sp.id, "err", err)
+			sp.state, sp.spilled, sp.buf = spoolDone, false, nil
+		}
+		return "", ioErr("commit "+sp.id, err)
+	}
+	sp.state = spoolCommitted
+	sp.buf = nil
+	return sp.id, nil
+}
+
+// syncFile makes a spilled body durable: data, then the directory entry.
+func (sp *spool) syncFile() error {
+	if err := sp.w.Flush(); err != nil {
+		return ioErr("write spool file", err)
+	}
+	if err := datasync(sp.f); err != nil {
+		return ioErr("sync spool file", err)
+	}
+	err := sp.f.Close()
+	sp.f, sp.w = nil, nil
+	if err != nil {
+		return ioErr("close spool file", err)
+	}
+	if err := sp.s.spoolDirF.Sync(); err != nil {
+		return ioErr("sync spool dir", err)
+	}
+	return nil
+}
+
+// fail ends a spool whose commit failed, removing what it wrote.
+func (sp *spool) fail() {
+	sp.state = spoolDone
+	if err := sp.discard(); err != nil {
+		sp.s.log.Warn("removing spool file", "id", sp.id, "err", err)
+	}
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func checkDeliveries(ds []store.NewDelivery) error {
+	for i, d := range ds {
+		switch d.Rewrite {
+		case store.RewritePass, store.RewriteExplode, store.RewriteBcc:
+		default:
+			return fmt.Errorf("embedded: commit: delivery %d: unknown rewrite %q", i+1, d.Rewrite)
+		}
+		if len(d.Recipients) == 0 {
+			return fmt.Errorf("embedded: commit: delivery %d has no recipients", i+1)
+		}
+	}
+	return nil
+}
