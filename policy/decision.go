@@ -35,6 +35,18 @@ type Decision struct {
 	// Monitor is set when the policy is in monitor mode: Action is what
 	// would have happened, but the relay passes the message.
 	Monitor bool `json:"monitor,omitempty"`
+	// Message is the text for the sender of a rejected message: the
+	// rule's message, or a generic one. One line of printable ASCII, no
+	// addresses; the relay puts it in the 550 reply.
+	Message string `json:"message,omitempty"`
+	// Error is set when a rule could not be evaluated (or the policy
+	// failed closed for another reason); the caller logs it. Action is
+	// then the policy's on_parse_error action.
+	Error string `json:"error,omitempty"`
+	// Monitored lists the rules in monitor mode that matched before this
+	// decision was reached, each with Monitor set: what they would have
+	// done. They never change what happens, only what is recorded.
+	Monitored []Decision `json:"monitored,omitempty"`
 }
 
 // Effective is the action the relay carries out: Pass in monitor mode.

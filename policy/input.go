@@ -1,9 +1,14 @@
 package policy
 
-import "net/netip"
+import (
+	"bytes"
+	"net/netip"
+)
 
 // Input is what the relay saw of one message, handed to the policy at the
-// end of DATA.
+// end of DATA. The relay fills it as the message arrives: client and
+// envelope from the session, Header from the spooled header block, Body
+// from the Scanner the message was teed into.
 type Input struct {
 	// Listener is the name of the listener the message came in on.
 	Listener string
@@ -16,4 +21,90 @@ type Input struct {
 	// Header is the raw header block as received (without bccguard's
 	// Received: field).
 	Header []byte
+	// Visible is ParseVisible(Header, p.InternalDomains()). When nil,
+	// Evaluate parses Header itself; a caller that also stores the result
+	// (for the quarantine view) sets it to parse only once.
+	Visible *Visible
+	// Body is the Scanner's result for the whole message.
+	Body ScanResult
+}
+
+// Envelope is the SMTP envelope of a message given to BuildInput.
+type Envelope struct {
+	// Sender is MAIL FROM; empty means "take it from the From: field".
+	Sender string
+	// Recipients are the RCPT TO addresses; none means "take them from
+	// the To:, Cc: and Bcc: fields".
+	Recipients []string
+}
+
+// Client is the SMTP client of a message given to BuildInput.
+type Client struct {
+	Listener string
+	IP       netip.Addr
+	User     string
+}
+
+// BuildInput makes the Input for a whole message held in memory, as
+// `bccguard policy test` and tests have it: header block, body scan, and
+// the envelope from env or, where env leaves it empty, from the headers.
+func BuildInput(raw []byte, env Envelope, client Client) *Input {
+	hdr := HeaderBlock(raw)
+	sc := NewScanner()
+	sc.Write(raw)
+	sc.Close()
+	in := &Input{
+		Listener:   client.Listener,
+		ClientIP:   client.IP,
+		User:       client.User,
+		Sender:     env.Sender,
+		Recipients: env.Recipients,
+		Size:       int64(len(raw)),
+		Header:     hdr,
+		Body:       sc.Result(),
+	}
+	if in.Sender == "" || len(in.Recipients) == 0 {
+		h := ParseVisible(hdr, nil)
+		if in.Sender == "" {
+			for _, f := range h.Header["from"] {
+				if l, err := parseAddressList(f); err == nil && len(l) > 0 {
+					in.Sender = l[0].Address
+					break
+				}
+			}
+		}
+		if len(in.Recipients) == 0 {
+			for _, r := range h.Recipients {
+				in.Recipients = append(in.Recipients, r.Address)
+			}
+			for _, f := range h.Header["bcc"] {
+				if l, err := parseAddressList(f); err == nil {
+					for _, a := range l {
+						in.Recipients = append(in.Recipients, a.Address)
+					}
+				}
+			}
+		}
+	}
+	return in
+}
+
+// HeaderBlock returns the header block of a raw message, up to and
+// including the blank line that ends it (all of raw if there is none).
+func HeaderBlock(raw []byte) []byte {
+	if bytes.HasPrefix(raw, []byte("\r\n")) {
+		return raw[:2]
+	}
+	if bytes.HasPrefix(raw, []byte("\n")) {
+		return raw[:1]
+	}
+	crlf := bytes.Index(raw, []byte("\r\n\r\n"))
+	lf := bytes.Index(raw, []byte("\n\n"))
+	switch {
+	case crlf >= 0 && (lf < 0 || crlf < lf):
+		return raw[:crlf+4]
+	case lf >= 0:
+		return raw[:lf+2]
+	}
+	return raw
 }

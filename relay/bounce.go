@@ -113,4 +113,3 @@ func (s *Server) queueDSN(ctx context.Context, msg store.Message, rep dsn.Report
 	s.wakeDelivery()
 	return id, nil
 }
-

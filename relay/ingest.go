@@ -16,50 +16,62 @@ import (
 // ingest streams one message from the client into a new spool, decides what
 // to do with it and commits it. It returns the queue ID once the message and
 // its deliveries are durable.
-func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim config.Limits) (string, error) {
+func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim config.Limits) (string, policy.Decision, error) {
 	sp, id, err := srv.store.NewSpool(ctx)
 	if err != nil {
-		return "", fmt.Errorf("new spool: %w", err)
+		return "", policy.Decision{}, fmt.Errorf("new spool: %w", err)
 	}
 	defer sp.Abort()
 
 	received := srv.receivedHeader(s, id)
 	if _, err := io.WriteString(sp, received); err != nil {
-		return "", fmt.Errorf("spool: %w", err)
+		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
+
+	// The body scan counts addresses on the way to the spool: no second
+	// pass over a stored message.
+	scan := policy.NewScanner()
+	defer scan.Close()
+	w := io.MultiWriter(sp, scan)
 
 	// Our own line limit covers BDAT, where go-smtp checks none.
 	br := bufio.NewReaderSize(&lineLimiter{r: r, max: lim.MaxLineLength}, 32<<10)
 	head, err := readHeaderBlock(br, int(lim.MaxHeaderSize))
 	if err != nil {
-		return "", err
+		return "", policy.Decision{}, err
 	}
-	if _, err := sp.Write(head); err != nil {
-		return "", fmt.Errorf("spool: %w", err)
+	if _, err := w.Write(head); err != nil {
+		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
-	n, err := copyBody(sp, br)
+	n, err := copyBody(w, br)
 	if err != nil {
-		return "", err
+		return "", policy.Decision{}, err
 	}
+	scan.Close()
 
 	in := srv.policyInput(s, head)
+	in.Size = int64(len(head)) + n
+	in.Body = scan.Result()
 	dec := srv.decide(ctx, in)
+	if dec.Error != "" {
+		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
+	}
 	msg := store.Message{
 		Envelope:   s.env,
 		Client:     s.clientInfo(),
 		ReceivedAt: time.Now(),
-		Size:       int64(len(received)+len(head)) + n,
+		Size:       int64(len(received)) + in.Size,
 		HeaderLen:  int64(len(received) + len(head)),
 	}
 	deliveries, err := srv.plan(dec, s.env.Recipients)
 	if err != nil {
-		return "", err
+		return "", dec, err
 	}
 	if msg.Decision, err = encodeDecision(dec); err != nil {
-		return "", err
+		return "", policy.Decision{}, err
 	}
 	if _, err := sp.Commit(ctx, msg, deliveries); err != nil {
-		return "", fmt.Errorf("commit: %w", err)
+		return "", policy.Decision{}, fmt.Errorf("commit: %w", err)
 	}
 	srv.metrics.accepted.WithLabelValues(s.lst.cfg.Name).Inc()
 	srv.metrics.receivedBytes.Add(float64(msg.Size))
@@ -68,7 +80,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		"recipients", len(s.env.Recipients), "size", msg.Size, "action", string(dec.Action),
 		"rule", dec.Rule, "monitor", dec.Monitor)
 	srv.wakeDelivery()
-	return id, nil
+	return id, dec, nil
 }
 
 // plan turns a decision into the deliveries to queue. A rejection is an
@@ -76,7 +88,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.NewDelivery, error) {
 	switch dec.Effective() {
 	case policy.Reject:
-		return nil, rejectReply(dec.Reason)
+		return nil, rejectReply(dec.Message)
 	case policy.Quarantine:
 		return nil, nil
 	case policy.Explode:

@@ -123,6 +123,11 @@ func (s *Server) decide(ctx context.Context, in *policy.Input) policy.Decision {
 		mode = "monitor"
 	}
 	s.metrics.decisions.WithLabelValues(string(d.Action), d.Rule, mode).Inc()
+	// Monitor-mode rules that matched on the way are counted apart: what
+	// they would have done.
+	for _, m := range d.Monitored {
+		s.metrics.decisions.WithLabelValues(string(m.Action), m.Rule, "monitor").Inc()
+	}
 	return d
 }
 

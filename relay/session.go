@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -176,19 +178,30 @@ func (s *session) Data(r io.Reader) error {
 		defer s.guard.releaseAtNextReply()
 	}
 	ctx := context.Background()
-	id, err := s.srv.ingest(ctx, s, r, lim)
+	id, dec, err := s.srv.ingest(ctx, s, r, lim)
 	s.srv.metrics.dataSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		reply, closeConn := replyFor(err)
 		if closeConn && s.guard != nil {
 			s.guard.closeAfterNextWrite()
 		}
+		reason := "error"
+		switch {
+		case dec.Effective() == policy.Reject:
+			reason = "policy"
+		case isSMTPErr(err):
+			reason = fmt.Sprintf("%d", reply.Code)
+		}
+		s.srv.metrics.rejected.WithLabelValues(reason).Inc()
 		if reply.Code >= 400 && !isSMTPErr(err) {
 			s.log.Error("message not accepted", "err", err, "reply", reply.Code)
 		} else {
-			s.log.Info("message not accepted", "reply", reply.Code, "reason", reply.Message)
+			s.log.Info("message not accepted", "reply", reply.Code, "reason", reply.Message, "rule", dec.Rule)
 		}
 		return reply
+	}
+	if dec.Effective() == policy.Quarantine {
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: held for review as " + id}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }

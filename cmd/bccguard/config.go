@@ -42,6 +42,14 @@ func cmdCheckConfig(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d listener(s), upstream %s, data dir %s)\n", *path, len(c.Listeners), c.Upstream.Address, c.DataDir)
+	p, err := loadPolicy(c)
+	if err != nil {
+		return err
+	}
+	pol := "its own policy"
+	if p.Builtin() {
+		pol = "the built-in policy"
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d listener(s), upstream %s, data dir %s, %s)\n", *path, len(c.Listeners), c.Upstream.Address, c.DataDir, pol)
 	return nil
 }

@@ -25,6 +25,8 @@ const usage = `bccguard - an SMTP relay that stops mailings from leaking their r
 Usage:
   bccguard serve [--config FILE] [--listen ADDR] [--upstream ADDR] [--data-dir DIR] [--admin-listen ADDR]
   bccguard check-config --config FILE
+  bccguard policy test [--config FILE] MESSAGE.eml [--from ADDR] [--rcpt ADDR]... [--json]
+  bccguard policy test --config FILE [--json]       runs the policy's own tests
   bccguard queue list [--data-dir DIR | --config FILE] [--state STATE] [--json]
   bccguard queue flush [--data-dir DIR | --config FILE]
   bccguard version
@@ -56,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout)
 	case "queue":
 		err = cmdQueue(args[1:], stdout)
+	case "policy":
+		err = cmdPolicy(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "bccguard", version)
 	case "help", "-h", "--help":

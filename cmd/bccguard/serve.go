@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay"
 	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/auth"
@@ -62,7 +64,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 		}
 	}
 	log := newLogger(cfg.Log, stderr)
-	return serve(cfg, log)
+	return serve(cfg, log, *cfgPath)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -75,7 +77,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(cfg *config.Config, log *slog.Logger) error {
+func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
+	pol, err := loadPolicy(cfg)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -110,10 +116,11 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		Name: "bccguard_build_info", Help: "Build information; the value is always 1.",
 	}, []string{"version", "goversion"})
 	reg.MustRegister(buildInfo)
-	buildInfo.WithLabelValues(version, goVersion()).Set(1)
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
 	srv, err := relay.New(relay.Options{
 		Config: cfg, Store: st, Logger: log, Registerer: reg, Users: users, RedactKey: redactKey,
+		Policy: pol,
 	})
 	if err != nil {
 		return err
@@ -150,11 +157,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			log.Info("SIGHUP: reloading")
-			if a, ok := users.(authenticator); ok {
-				if err := a.Reload(); err != nil {
-					log.Error("reload of password files failed; keeping the old ones", "err", err)
-				}
-			}
+			reload(srv, users, cfgPath, log)
 			continue
 		}
 		log.Info("shutting down", "signal", sig.String())
@@ -165,6 +168,29 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	_ = srv.Shutdown(sctx)
 	log.Info("stopped")
 	return nil
+}
+
+// reload re-reads the policy from the configuration file and the password
+// files. Anything invalid is refused and logged; what was in force stays.
+func reload(srv *relay.Server, users relay.Authenticator, cfgPath string, log *slog.Logger) {
+	if a, ok := users.(authenticator); ok {
+		if err := a.Reload(); err != nil {
+			log.Error("reload of password files failed; keeping the old ones", "err", err)
+		}
+	}
+	if cfgPath == "" {
+		return
+	}
+	cfg, err := config.Load(cfgPath)
+	if err == nil {
+		var p *policy.Policy
+		if p, err = policy.Load(&cfg.Policy, cfg.File); err == nil {
+			srv.SetPolicy(p)
+			log.Info("policy reloaded", "builtin", p.Builtin())
+			return
+		}
+	}
+	log.Error("policy reload refused; keeping the old policy", "err", err)
 }
 
 // authenticator adapts auth.Users to the relay's Authenticator.

@@ -1,0 +1,66 @@
+package policy
+
+import (
+	"errors"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// builtinPolicy is the policy used when the configuration has no policy
+// section. It is written as configuration so that it is loaded, checked and
+// explained exactly like a user's; BUILTIN.md shows it (a test keeps the two
+// in step).
+//
+// Why these rules, for a relay that CRM and marketing tools use as their
+// smarthost:
+//   - A list of addresses in the body or an attachment is a leak that no
+//     rewrite repairs, so it is held for a person to look at. 50 distinct
+//     addresses is far above a long reply thread and far below an export.
+//   - External recipients of two or more domains shown to each other is the
+//     incident itself: one copy per recipient fixes it without losing mail.
+//   - Ten or more external recipients of one domain (customers at one big
+//     mailbox provider) are as exposed as those of several domains; a few
+//     people at one partner company are ordinary correspondence.
+//   - Everything else, such as an ordinary one-to-one message, passes.
+//   - A To:/Cc: field that cannot be parsed is held (on_parse_error), since
+//     "unparsable" is not "nobody".
+const builtinPolicy = `mode: enforce
+on_parse_error: quarantine
+default_action: pass
+rules:
+  - name: address-list-in-body
+    when: body.addresses >= 50
+    action: quarantine
+  - name: recipients-of-several-domains
+    when: visible.external >= 2 && visible.external_domains >= 2
+    action: explode
+  - name: many-visible-recipients
+    when: visible.external >= 10
+    action: explode
+`
+
+var (
+	builtinOnce sync.Once
+	builtinP    *Policy
+	builtinErr  error
+)
+
+// loadBuiltin returns a copy of the built-in policy, compiled once.
+func loadBuiltin() (*Policy, error) {
+	builtinOnce.Do(func() {
+		var doc yaml.Node
+		if builtinErr = yaml.Unmarshal([]byte(builtinPolicy), &doc); builtinErr != nil {
+			return
+		}
+		l := &loader{file: "built-in policy"}
+		builtinP = l.policy(deref(&doc))
+		builtinP.builtin = true
+		builtinErr = errors.Join(l.errs...)
+	})
+	if builtinErr != nil {
+		return nil, builtinErr
+	}
+	c := *builtinP
+	return &c, nil
+}

@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"slices"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/interpreter"
+)
+
+// variable is one name a condition can use. The table below is the single
+// source for the CEL declarations, the evaluation, the values shown in
+// explanations and VARIABLES.md (a test keeps that file in step).
+type variable struct {
+	name string
+	typ  *cel.Type
+	doc  string
+	get  func(*facts) any
+}
+
+var listOfStrings = cel.ListType(cel.StringType)
+
+// variables, in the order they are documented.
+var variables = []variable{
+	{"visible.count", cel.IntType,
+		"Distinct addresses shown in all `To:` and `Cc:` fields together (every field counts, not only the first; an address shown twice counts once).",
+		func(f *facts) any { return f.vis.Count }},
+	{"visible.external", cel.IntType,
+		"Visible addresses outside `internal_domains`.",
+		func(f *facts) any { return f.vis.External }},
+	{"visible.internal", cel.IntType,
+		"Visible addresses in `internal_domains`.",
+		func(f *facts) any { return f.vis.Internal }},
+	{"visible.domains", cel.IntType,
+		"Distinct domains of the visible addresses.",
+		func(f *facts) any { return len(f.vis.Domains) }},
+	{"visible.external_domains", cel.IntType,
+		"Distinct domains of the external visible addresses.",
+		func(f *facts) any { return f.vis.ExternalDomains }},
+	{"visible.domain_list", listOfStrings,
+		"The distinct visible domains, lowercased, sorted.",
+		func(f *facts) any { return f.vis.Domains }},
+	{"visible.addresses", listOfStrings,
+		"The distinct visible addresses, lowercased.",
+		func(f *facts) any { return f.visAddrs }},
+	{"visible.not_in_envelope", cel.IntType,
+		"Visible addresses that are not envelope recipients: shown to everyone but not sent the message.",
+		func(f *facts) any { return f.notInEnvelope }},
+	{"visible.parse_error", cel.BoolType,
+		"A `To:`/`Cc:` field or the header block could not be parsed. `on_parse_error` decides such a message before any rule runs (its counts would mean nothing), so rules rarely need this.",
+		func(f *facts) any { return f.vis.ParseError != "" }},
+	{"visible.truncated", cel.BoolType,
+		"More than 100,000 addresses were shown; the counts mean \"at least\".",
+		func(f *facts) any { return f.vis.Truncated }},
+	{"envelope.count", cel.IntType,
+		"Envelope recipients (`RCPT TO`).",
+		func(f *facts) any { return len(f.in.Recipients) }},
+	{"envelope.not_visible", cel.IntType,
+		"Distinct envelope recipients no `To:`/`Cc:` field shows: the true Bcc recipients.",
+		func(f *facts) any { return f.notVisible }},
+	{"envelope.external", cel.IntType,
+		"Envelope recipients outside `internal_domains`.",
+		func(f *facts) any { return f.envExternal }},
+	{"envelope.domains", cel.IntType,
+		"Distinct domains of the envelope recipients.",
+		func(f *facts) any { return len(f.envDomains) }},
+	{"envelope.domain_list", listOfStrings,
+		"The distinct envelope recipient domains, lowercased, sorted.",
+		func(f *facts) any { return f.envDomains }},
+	{"envelope.recipients", listOfStrings,
+		"The envelope recipients, lowercased.",
+		func(f *facts) any { return f.envAddrs }},
+	{"sender", cel.StringType,
+		"The envelope sender (`MAIL FROM`), `\"\"` for the null sender.",
+		func(f *facts) any { return f.in.Sender }},
+	{"sender_domain", cel.StringType,
+		"The envelope sender's domain, lowercased (`\"\"` for the null sender).",
+		func(f *facts) any { return f.senderDomain }},
+	{"client.user", cel.StringType,
+		"The SMTP AUTH identity, `\"\"` when the client did not log in.",
+		func(f *facts) any { return f.in.User }},
+	{"client.ip", cel.StringType,
+		"The client's IP address as text (`\"192.0.2.10\"`, `\"2001:db8::1\"`), `\"\"` if unknown.",
+		func(f *facts) any { return f.clientIP }},
+	{"client.listener", cel.StringType,
+		"The name of the listener the message came in on.",
+		func(f *facts) any { return f.in.Listener }},
+	{"body.addresses", cel.IntType,
+		"Distinct email addresses in the text parts and text-like attachments (CSV, TXT, vCard, calendar) after decoding base64/quoted-printable; the message's own header is not counted.",
+		func(f *facts) any { return f.in.Body.Addresses }},
+	{"body.truncated", cel.BoolType,
+		"The body scan stopped at 100,000 distinct addresses: `body.addresses` means \"at least\".",
+		func(f *facts) any { return f.in.Body.Truncated }},
+	{"size", cel.IntType,
+		"Message size in bytes.",
+		func(f *facts) any { return f.in.Size }},
+	{"header", cel.MapType(cel.StringType, listOfStrings),
+		"Header fields: lowercased name to the list of values, unfolded and RFC 2047-decoded. A missing key is a runtime error, so test first: `\"precedence\" in header && header[\"precedence\"][0] == \"bulk\"`, or `header[?\"precedence\"].orValue([]).exists(v, v == \"bulk\")`.",
+		func(f *facts) any { return f.vis.Header }},
+}
+
+var variableByName = func() map[string]*variable {
+	m := make(map[string]*variable, len(variables))
+	for i := range variables {
+		m[variables[i].name] = &variables[i]
+	}
+	return m
+}()
+
+// facts are the values behind the variables for one message, derived once
+// per evaluation.
+type facts struct {
+	in            *Input
+	vis           *Visible
+	visAddrs      []string
+	envAddrs      []string
+	envDomains    []string
+	envExternal   int
+	notInEnvelope int
+	notVisible    int
+	senderDomain  string
+	clientIP      string
+}
+
+func newFacts(in *Input, vis *Visible, internal domainMatcher) *facts {
+	f := &facts{in: in, vis: vis, senderDomain: domainOf(in.Sender)}
+	if in.ClientIP.IsValid() {
+		f.clientIP = in.ClientIP.Unmap().String()
+	}
+	f.visAddrs = make([]string, len(vis.Recipients))
+	for i, r := range vis.Recipients {
+		f.visAddrs[i] = addrKey(r.Address)
+	}
+	f.notInEnvelope = len(vis.NotInEnvelope(in.Recipients))
+	f.notVisible = len(vis.NotVisible(in.Recipients))
+	domains := map[string]bool{}
+	f.envAddrs = make([]string, len(in.Recipients))
+	for i, r := range in.Recipients {
+		f.envAddrs[i] = addrKey(r)
+		d := domainOf(r)
+		domains[d] = true
+		if !internal.match(d) {
+			f.envExternal++
+		}
+	}
+	for d := range domains {
+		f.envDomains = append(f.envDomains, d)
+	}
+	slices.Sort(f.envDomains)
+	return f
+}
+
+// activation hands the facts to CEL by variable name.
+type activation struct{ f *facts }
+
+func (a activation) ResolveName(name string) (any, bool) {
+	if v, ok := variableByName[name]; ok {
+		return v.get(a.f), true
+	}
+	return nil, false
+}
+
+func (a activation) Parent() interpreter.Activation { return nil }

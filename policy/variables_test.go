@@ -1,0 +1,154 @@
+package policy
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite VARIABLES.md from the variable table")
+
+// Every variable, with its value for one message that exercises them all.
+func TestVariables(t *testing.T) {
+	raw := "From: crm@brand.example\r\n" +
+		"To: Anna <anna@example.net>, colleague@brand.example\r\n" +
+		"Cc: shown-only@example.org\r\n" +
+		"Precedence: bulk\r\n" +
+		"Subject: hi\r\n\r\n" +
+		"write to a@example.com or b@example.com\r\n"
+	in := BuildInput([]byte(raw),
+		Envelope{Sender: "CRM@Brand.Example", Recipients: []string{"anna@example.net", "colleague@brand.example", "hidden@example.com"}},
+		Client{Listener: "submission", IP: netip.MustParseAddr("::ffff:192.0.2.10"), User: "crm"})
+	p := mustLoad(t, "policy:\n  internal_domains: [brand.example]\n  rules: []\n")
+	want := map[string]string{
+		"visible.count":            "3",
+		"visible.external":         "2",
+		"visible.internal":         "1",
+		"visible.domains":          "3",
+		"visible.external_domains": "2",
+		"visible.domain_list":      `["brand.example", "example.net", "example.org"]`,
+		"visible.addresses":        `["anna@example.net", "colleague@brand.example", "shown-only@example.org"]`,
+		"visible.not_in_envelope":  "1",
+		"visible.parse_error":      "false",
+		"visible.truncated":        "false",
+		"envelope.count":           "3",
+		"envelope.not_visible":     "1",
+		"envelope.external":        "2",
+		"envelope.domains":         "3",
+		"envelope.domain_list":     `["brand.example", "example.com", "example.net"]`,
+		"envelope.recipients":      `["anna@example.net", "colleague@brand.example", "hidden@example.com"]`,
+		"sender":                   `"CRM@Brand.Example"`,
+		"sender_domain":            `"brand.example"`,
+		"client.user":              `"crm"`,
+		"client.ip":                `"192.0.2.10"`,
+		"client.listener":          `"submission"`,
+		"body.addresses":           "2",
+		"body.truncated":           "false",
+		"size":                     fmt.Sprint(len(raw)),
+		"header":                   "{5 header fields}",
+	}
+	e := p.Explain(context.Background(), in)
+	for _, v := range e.Variables {
+		w, ok := want[v.Name]
+		if !ok {
+			t.Errorf("%s has no expected value in this test", v.Name)
+			continue
+		}
+		if v.Value != w {
+			t.Errorf("%s = %s, want %s", v.Name, v.Value, w)
+		}
+		delete(want, v.Name)
+	}
+	for name := range want {
+		t.Errorf("%s is not a variable", name)
+	}
+	// Each is usable in a condition, with the type documented.
+	for _, v := range variables {
+		cond := v.name + " == " + v.name
+		if _, err := loadYAML(t, fmt.Sprintf("policy:\n  rules:\n    - {name: x, when: '%s', action: pass}\n", cond)); err != nil {
+			t.Errorf("%s: %v", cond, err)
+		}
+	}
+}
+
+// VARIABLES.md is generated from the variable table; go test -update
+// rewrites it.
+func TestVariablesDoc(t *testing.T) {
+	got := variablesMarkdown()
+	if *update {
+		if err := os.WriteFile("VARIABLES.md", []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	have, err := os.ReadFile("VARIABLES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(have) != got {
+		t.Error("VARIABLES.md is out of date: go test ./policy -run TestVariablesDoc -update")
+	}
+}
+
+func variablesMarkdown() string {
+	var b strings.Builder
+	b.WriteString(`# Policy variables
+
+Rule conditions (` + "`when:`" + `) are [CEL](https://cel.dev) expressions over the
+variables below. They are type-checked when the configuration is loaded: a
+misspelt variable (` + "`visible.cuont`" + `), a type mismatch or a condition that is not
+a bool is a configuration error with the line of its ` + "`when:`" + `.
+
+<!-- Generated from policy/variables.go by: go test ./policy -run TestVariablesDoc -update -->
+
+| variable | type | meaning |
+|---|---|---|
+`)
+	for _, v := range variables {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.name, v.typ, v.doc)
+	}
+	b.WriteString(`
+Addresses are compared case-insensitively (local part too: no real mailbox
+distinguishes case, and a CRM that writes "Jane.Doe@" in To: but "jane.doe@"
+in RCPT TO must not make her look like a Bcc recipient). Domains are
+lowercased, internationalized domains in Unicode form. An internal domain
+matches exactly; write ` + "`*.example.com`" + ` for its subdomains.
+
+## How rules are evaluated
+
+- A message whose To:/Cc: fields cannot be parsed gets the ` + "`on_parse_error`" + `
+  action (default ` + "`quarantine`" + `) before any rule runs.
+- Rules are tried in order; the first matching rule in enforce mode decides.
+  Matching rules in monitor mode are recorded and evaluation goes on, so a
+  rule on trial never weakens the rules below it.
+- No match: ` + "`default_action`" + ` (default ` + "`pass`" + `).
+- A condition that fails at run time (a missing map key, an index out of
+  range, the cost limit of ` + fmt.Sprint(CostLimit) + `, the time limit of ` + EvalTimeout.String() + ` for all
+  rules of one message) fails closed: the message gets the ` + "`on_parse_error`" + `
+  action and the error is logged. A condition that fails even on a minimal
+  one-to-one message is refused at load.
+
+## Functions
+
+The CEL standard library (` + "`size`, `in`, `exists`, `all`, `filter`, `map`, `startsWith`, `endsWith`, `contains`, `matches`" + `),
+the strings extension (` + "`lowerAscii`, `split`, `join`, `trim`, ..." + `), sets
+(` + "`sets.contains`, `sets.intersects`" + `) and optional values (` + "`header[?\"x\"]`" + `).
+Numbers compare across int and double.
+
+## Examples
+
+` + "```" + `yaml
+when: visible.external >= 2 && visible.external_domains >= 2
+when: body.addresses >= 50
+when: envelope.not_visible > 0 && visible.count > 20
+when: '"list-unsubscribe" in header && visible.count > 1'
+when: header[?"precedence"].orValue([]).exists(v, v.lowerAscii() == "bulk")
+when: client.user == "crm" && !sender_domain.endsWith("brand.example")
+when: visible.domain_list.exists(d, d == "competitor.example")
+` + "```" + `
+`)
+	return b.String()
+}
