@@ -89,6 +89,9 @@ type Message struct {
 	// Decision is the policy decision as the policy package encodes it;
 	// the store keeps it opaque.
 	Decision []byte `json:"decision,omitempty"`
+	// Quarantine, when set on a message committed without deliveries,
+	// makes it a Hold for review.
+	Quarantine *Quarantine `json:"quarantine,omitempty"`
 }
 
 // Rewrite says how a delivery's copy is rendered from the stored original.
