@@ -21,14 +21,15 @@ import (
 // Config is the whole configuration file.
 type Config struct {
 	// Hostname is used in the SMTP greeting, Received: headers and DSNs.
-	Hostname  string     `yaml:"hostname"`
-	DataDir   string     `yaml:"data_dir"`
-	Log       Log        `yaml:"log"`
-	Admin     Admin      `yaml:"admin"`
-	Listeners []Listener `yaml:"listeners"`
-	Auth      Auth       `yaml:"auth"`
-	Upstream  Upstream   `yaml:"upstream"`
-	Queue     Queue      `yaml:"queue"`
+	Hostname   string     `yaml:"hostname"`
+	DataDir    string     `yaml:"data_dir"`
+	Log        Log        `yaml:"log"`
+	Admin      Admin      `yaml:"admin"`
+	Listeners  []Listener `yaml:"listeners"`
+	Auth       Auth       `yaml:"auth"`
+	Upstream   Upstream   `yaml:"upstream"`
+	Queue      Queue      `yaml:"queue"`
+	Quarantine Quarantine `yaml:"quarantine"`
 	// Policy is decoded and checked by the policy package, which reports
 	// its own errors with line numbers.
 	Policy yaml.Node `yaml:"policy"`
@@ -47,9 +48,51 @@ type Log struct {
 	RedactAddresses *bool `yaml:"redact_addresses"`
 }
 
-// Admin configures the admin HTTP listener.
+// Admin configures the admin HTTP listener and who may use its review API
+// and pages. /metrics and the health checks need no credentials.
 type Admin struct {
 	Listen string `yaml:"listen"`
+	// Tokens are API bearer tokens, kept as SHA-256 hashes.
+	Tokens []AdminToken `yaml:"tokens"`
+	// Users sign in to the review pages (and may use HTTP basic auth on
+	// the API) with bcrypt password hashes.
+	Users []AdminUser `yaml:"users"`
+}
+
+// Roles of admin credentials.
+const (
+	RoleViewer   = "viewer"   // read the quarantine and the audit log
+	RoleReviewer = "reviewer" // also release and delete
+)
+
+// AdminToken is an API bearer token.
+type AdminToken struct {
+	Name string `yaml:"name"`
+	// SHA256 is the hex SHA-256 of the token (printf %s TOKEN | sha256sum).
+	SHA256 string `yaml:"sha256"`
+	Role   string `yaml:"role"`
+}
+
+// AdminUser is a person who reviews the quarantine.
+type AdminUser struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"`
+	Role         string `yaml:"role"`
+}
+
+// Quarantine configures how held messages are kept and reviewed.
+type Quarantine struct {
+	// Retention is how long a message stays held before it expires.
+	Retention Duration `yaml:"retention"`
+	// ExpiryAction is what happens at expiry: delete, or release (as
+	// explode). Either way it is counted, logged and audited.
+	ExpiryAction string `yaml:"expiry_action"`
+	// FourEyesRules lists rules whose holds need two different reviewers
+	// to release.
+	FourEyesRules []string `yaml:"four_eyes_rules"`
+	// DeleteNotice is the text sent to the sender when a reviewer deletes
+	// a message and asks for the sender to be told.
+	DeleteNotice string `yaml:"delete_notice"`
 }
 
 // Listener is one SMTP ingress endpoint.
@@ -144,6 +187,11 @@ func Defaults() *Config {
 			RetryFirst: Duration(5 * time.Minute),
 			RetryMax:   Duration(time.Hour),
 			Lifetime:   Duration(5 * 24 * time.Hour),
+		},
+		Quarantine: Quarantine{
+			Retention:    Duration(30 * 24 * time.Hour),
+			ExpiryAction: "delete",
+			DeleteNotice: "Your message was not delivered. It was held by the mail policy because it would have shown its recipients to each other, and a reviewer deleted it. Please resend it to each recipient separately or through your mailing tool.",
 		},
 	}
 }
@@ -393,6 +441,31 @@ func (c *Config) validate() error {
 	}
 	if u.Connections < 1 || u.Connections > 1000 {
 		add(c.errf(p("upstream", "connections"), "upstream.connections must be between 1 and 1000"))
+	}
+	q := &c.Quarantine
+	if q.Retention <= 0 {
+		add(c.errf(p("quarantine", "retention"), "quarantine.retention must be positive"))
+	}
+	switch q.ExpiryAction {
+	case "delete", "release":
+	default:
+		add(c.errf(p("quarantine", "expiry_action"), "quarantine.expiry_action must be delete or release, not %q", q.ExpiryAction))
+	}
+	for i, tk := range c.Admin.Tokens {
+		if tk.Name == "" || len(tk.SHA256) != 64 || strings.Trim(strings.ToLower(tk.SHA256), "0123456789abcdef") != "" {
+			add(c.errf(p("admin", "tokens", i), "admin token %d: needs a name and sha256 (64 hex digits: printf %%s TOKEN | sha256sum)", i+1))
+		}
+		if tk.Role != RoleViewer && tk.Role != RoleReviewer {
+			add(c.errf(p("admin", "tokens", i), "admin token %q: role must be viewer or reviewer", tk.Name))
+		}
+	}
+	for i, u := range c.Admin.Users {
+		if u.Name == "" || !strings.HasPrefix(u.PasswordHash, "$2") {
+			add(c.errf(p("admin", "users", i), "admin user %d: needs a name and a bcrypt password_hash", i+1))
+		}
+		if u.Role != RoleViewer && u.Role != RoleReviewer {
+			add(c.errf(p("admin", "users", i), "admin user %q: role must be viewer or reviewer", u.Name))
+		}
 	}
 	if c.Queue.RetryFirst <= 0 || c.Queue.RetryMax < c.Queue.RetryFirst || c.Queue.Lifetime <= 0 {
 		add(c.errf(p("queue"), "queue: need 0 < retry_first <= retry_max and lifetime > 0"))
