@@ -52,7 +52,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	in := srv.policyInput(s, head)
 	in.Size = int64(len(head)) + n
 	in.Body = scan.Result()
-	dec := srv.decide(ctx, in)
+	dec, pol := srv.decide(ctx, in)
 	if dec.Error != "" {
 		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
 	}
@@ -62,6 +62,9 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		ReceivedAt: time.Now(),
 		Size:       int64(len(received)) + in.Size,
 		HeaderLen:  int64(len(received) + len(head)),
+	}
+	if dec.Effective() == policy.Quarantine {
+		msg.Quarantine = srv.quarantineRecord(pol, in, dec, msg.ReceivedAt)
 	}
 	deliveries, err := srv.plan(dec, s.env.Recipients)
 	if err != nil {
@@ -81,6 +84,37 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		"rule", dec.Rule, "monitor", dec.Monitor)
 	srv.wakeDelivery()
 	return id, dec, nil
+}
+
+// quarantineRecord is what a reviewer needs to see at a glance: the rule,
+// why, the figures that triggered it and whom the message would have
+// exposed.
+func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.Decision, at time.Time) *store.Quarantine {
+	var internal []string
+	if d, ok := pol.(interface{ InternalDomains() []string }); ok {
+		internal = d.InternalDomains()
+	}
+	vis := in.Visible
+	if vis == nil {
+		v := policy.ParseVisible(in.Header, internal)
+		vis = &v
+	}
+	q := &store.Quarantine{
+		Rule:   dec.Rule,
+		Reason: dec.Reason,
+		Figures: map[string]int{
+			"visible.count":    vis.Count,
+			"visible.external": vis.External,
+			"visible.domains":  len(vis.Domains),
+			"envelope.count":   len(in.Recipients),
+			"body.addresses":   in.Body.Addresses,
+		},
+		ExpiresAt: at.Add(srv.cfg.Quarantine.Retention.D()),
+	}
+	for _, r := range vis.Recipients {
+		q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})
+	}
+	return q
 }
 
 // plan turns a decision into the deliveries to queue. A rejection is an

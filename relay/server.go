@@ -110,7 +110,9 @@ func (s *Server) SetPolicy(p Evaluator) {
 	s.policyMu.Unlock()
 }
 
-func (s *Server) decide(ctx context.Context, in *policy.Input) policy.Decision {
+// decide evaluates the policy in force and returns its decision and the
+// policy that made it.
+func (s *Server) decide(ctx context.Context, in *policy.Input) (policy.Decision, Evaluator) {
 	s.policyMu.RLock()
 	p := s.policy
 	s.policyMu.RUnlock()
@@ -128,7 +130,7 @@ func (s *Server) decide(ctx context.Context, in *policy.Input) policy.Decision {
 	for _, m := range d.Monitored {
 		s.metrics.decisions.WithLabelValues(string(m.Action), m.Rule, "monitor").Inc()
 	}
-	return d
+	return d, p
 }
 
 func (s *Server) policyInput(ss *session, head []byte) *policy.Input {
