@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs the peers the end-to-end tests talk to, from Debian, when missing:
+#   postfix  for smtp-sink and smtp-source (independent SMTP client and server)
+#   swaks    an independent SMTP client with STARTTLS and AUTH PLAIN/LOGIN
+#            (its TLS needs libnet-ssleay-perl, only a Recommends of swaks)
+# Idempotent and quick when everything is present. No system MTA is left running:
+# postfix is preseeded to "No configuration" and stopped if the package started it.
+set -euo pipefail
+
+need=()
+# smtp-sink/smtp-source live in /usr/sbin and are not always on a user's PATH.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have smtp-sink   || need+=(postfix)
+have smtp-source || { [[ " ${need[*]-} " == *" postfix "* ]] || need+=(postfix); }
+have swaks       || need+=(swaks)
+perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
+
+if [ "${#need[@]}" -eq 0 ]; then
+	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS) are present"
+	exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		sudo=(sudo)
+	else
+		echo "install-test-deps: need root (or sudo) to install: ${need[*]}" >&2
+		exit 1
+	fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-test-deps: installing ${need[*]}"
+if [[ " ${need[*]} " == *" postfix "* ]]; then
+	# Before the package is installed, so that its postinst configures no MTA.
+	echo "postfix postfix/main_mailer_type select No configuration" | "${sudo[@]}" debconf-set-selections
+	echo "postfix postfix/mailname string localhost" | "${sudo[@]}" debconf-set-selections
+fi
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+
+if [[ " ${need[*]} " == *" postfix "* ]]; then
+	# "No configuration" should leave postfix stopped; make sure of it so that
+	# no system MTA holds port 25 or delivers anything during the tests.
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet postfix 2>/dev/null; then
+		"${sudo[@]}" systemctl stop postfix || true
+	fi
+	if [ -e /var/spool/postfix/pid/master.pid ] || pgrep -x master >/dev/null 2>&1; then
+		"${sudo[@]}" postfix stop >/dev/null 2>&1 || true
+	fi
+fi
+
+for b in smtp-sink smtp-source swaks; do
+	if ! have "$b"; then
+		echo "install-test-deps: $b is still missing after installing ${need[*]}" >&2
+		exit 1
+	fi
+done
+if ! perl -MNet::SSLeay -e 1 >/dev/null 2>&1; then
+	echo "install-test-deps: swaks has no TLS (Net::SSLeay) after installing ${need[*]}" >&2
+	exit 1
+fi
+echo "install-test-deps: installed ${need[*]}"

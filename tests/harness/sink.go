@@ -1,0 +1,402 @@
+package harness
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Sink is a capturing upstream MTA: a go-smtp server on 127.0.0.1 that
+// records every transaction exactly as it arrived, answers as the test tells
+// it to, and can go down and come back on the same port.
+type Sink struct {
+	t        testing.TB
+	addr     string
+	hashOnly bool
+	tls      *tls.Config
+
+	mu       sync.Mutex
+	srv      *smtp.Server
+	ln       net.Listener
+	msgs     []*Message
+	rejected []*Message // transactions refused at DATA
+	rcptRej  int        // RCPT commands refused
+	conns    int
+	onRcpt   func(from, to string) *smtp.SMTPError
+	onData   func(m *Message) *smtp.SMTPError
+	changed  chan struct{} // closed and replaced whenever something is recorded
+}
+
+// Rcpt is one RCPT TO with its parameters.
+type Rcpt struct {
+	Addr string
+	Opts smtp.RcptOptions
+}
+
+// Message is one transaction as the sink received it.
+type Message struct {
+	From     string
+	MailOpts smtp.MailOptions
+	Rcpts    []Rcpt
+	Helo     string
+	Remote   string
+	TLS      bool
+
+	// Data is the message exactly as received (after dot-unstuffing), nil
+	// in hash-only mode.
+	Data []byte
+	// Header is the header block including the empty line that ends it
+	// (all of the message if it has no empty line), kept even in hash-only
+	// mode.
+	Header []byte
+	// Size is the length of the whole message, BodySize that of the part
+	// after the header block; Sum and BodySum are their SHA-256.
+	Size     int64
+	BodySize int64
+	Sum      [32]byte
+	BodySum  [32]byte
+	At       time.Time
+}
+
+// Body is the part after the header block (Data must have been kept).
+func (m *Message) Body() []byte {
+	if m.Data == nil {
+		return nil
+	}
+	return m.Data[len(m.Header):]
+}
+
+// RcptAddrs lists the recipients' addresses.
+func (m *Message) RcptAddrs() []string {
+	var out []string
+	for _, r := range m.Rcpts {
+		out = append(out, r.Addr)
+	}
+	return out
+}
+
+// SinkOption configures NewSink.
+type SinkOption func(*Sink)
+
+// HashOnly keeps only the header block, sizes and hashes of each message,
+// not its bytes (for very large messages).
+func HashOnly() SinkOption { return func(s *Sink) { s.hashOnly = true } }
+
+// SinkTLS offers STARTTLS with cfg.
+func SinkTLS(cfg *tls.Config) SinkOption { return func(s *Sink) { s.tls = cfg } }
+
+// NewSink starts a sink on a free port of 127.0.0.1; it is closed when the
+// test ends.
+func NewSink(t testing.TB, opts ...SinkOption) *Sink {
+	t.Helper()
+	s := &Sink{t: t, changed: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	l := listenFree(t)
+	s.addr = l.Addr().String()
+	s.serve(l)
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// Addr is where the sink listens (it keeps the port across Stop and Start).
+func (s *Sink) Addr() string { return s.addr }
+
+func (s *Sink) serve(l net.Listener) {
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "sink.example.net"
+	srv.MaxLineLength = 0 // unlimited: the sink must not be the limit under test
+	srv.MaxMessageBytes = 0
+	srv.MaxRecipients = 0
+	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = true
+	srv.ReadTimeout = 5 * time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.TLSConfig = s.tls
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	s.mu.Lock()
+	s.srv, s.ln = srv, l
+	s.mu.Unlock()
+	go srv.Serve(l)
+}
+
+// Stop closes the listener and every connection: the upstream is down and
+// connections to it are refused.
+func (s *Sink) Stop() {
+	s.mu.Lock()
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
+	s.mu.Unlock()
+	if srv != nil {
+		// Close the listener here too: srv.Close only closes listeners
+		// that Serve has registered, and Serve may not have started yet.
+		ln.Close()
+		srv.Close()
+	}
+}
+
+// Start brings a stopped sink back on the same port.
+func (s *Sink) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	up := s.srv != nil
+	s.mu.Unlock()
+	if up {
+		return
+	}
+	var l net.Listener
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if l, err = net.Listen("tcp", s.addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("sink: listen again on %s: %v", s.addr, err)
+		}
+		time.Sleep(PollInterval)
+	}
+	s.serve(l)
+}
+
+// OnRcpt sets the reply to RCPT TO: f returns nil to accept or the error to
+// answer with. nil restores accepting everything.
+func (s *Sink) OnRcpt(f func(from, to string) *smtp.SMTPError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRcpt = f
+}
+
+// OnData sets the reply after DATA (the message has been read in full and
+// is passed to f): nil to accept it, or the error to answer with. A refused
+// message is recorded in Rejected, not in Messages.
+func (s *Sink) OnData(f func(m *Message) *smtp.SMTPError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onData = f
+}
+
+// RejectRcpt answers RCPT TO:<addr> (any recipient if addr is "") with e.
+func (s *Sink) RejectRcpt(addr string, e *smtp.SMTPError) {
+	s.OnRcpt(func(_, to string) *smtp.SMTPError {
+		if addr == "" || strings.EqualFold(to, addr) {
+			return e
+		}
+		return nil
+	})
+}
+
+// RejectData answers every message's DATA with e.
+func (s *Sink) RejectData(e *smtp.SMTPError) {
+	s.OnData(func(*Message) *smtp.SMTPError { return e })
+}
+
+// AcceptAll removes every rule set with OnRcpt, OnData, RejectRcpt or
+// RejectData.
+func (s *Sink) AcceptAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRcpt, s.onData = nil, nil
+}
+
+// SMTPErr builds an SMTP reply such as SMTPErr(550, "5.1.1", "no such user").
+func SMTPErr(code int, enhanced string, msg string) *smtp.SMTPError {
+	e := &smtp.SMTPError{Code: code, Message: msg}
+	var c [3]int
+	if n, _ := scanEnhanced(enhanced, &c); n == 3 {
+		e.EnhancedCode = smtp.EnhancedCode(c)
+	}
+	return e
+}
+
+func scanEnhanced(s string, c *[3]int) (int, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return 0, errors.New("enhanced code needs three parts")
+	}
+	for i, p := range parts {
+		n := 0
+		for _, ch := range p {
+			if ch < '0' || ch > '9' {
+				return i, errors.New("enhanced code: not a number")
+			}
+			n = n*10 + int(ch-'0')
+		}
+		c[i] = n
+	}
+	return 3, nil
+}
+
+// Messages returns the messages accepted so far, oldest first.
+func (s *Sink) Messages() []*Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.msgs)
+}
+
+// Count is the number of accepted messages.
+func (s *Sink) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs)
+}
+
+// Rejected returns the transactions refused at DATA.
+func (s *Sink) Rejected() []*Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rejected)
+}
+
+// RejectedRcpts counts RCPT commands the sink refused.
+func (s *Sink) RejectedRcpts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcptRej
+}
+
+// Connections counts the connections the sink has accepted.
+func (s *Sink) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+// Changed returns a channel closed the next time the sink records anything.
+func (s *Sink) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Sink) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// WaitFor waits until at least n messages have been accepted and returns
+// them; it fails the test after timeout.
+func (s *Sink) WaitFor(t testing.TB, n int, timeout time.Duration) []*Message {
+	t.Helper()
+	return s.WaitUntil(t, timeout, "the upstream sink to receive messages", func(ms []*Message) bool { return len(ms) >= n })
+}
+
+// WaitUntil waits until cond holds for the accepted messages.
+func (s *Sink) WaitUntil(t testing.TB, timeout time.Duration, what string, cond func([]*Message) bool) []*Message {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		ch := s.Changed()
+		ms := s.Messages()
+		if cond(ms) {
+			return ms
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			t.Fatalf("timed out after %v waiting for %s; it has %d message(s)%s", timeout, what, len(ms), describe(ms))
+		}
+	}
+}
+
+func describe(ms []*Message) string {
+	var b strings.Builder
+	for i, m := range ms {
+		fmt.Fprintf(&b, "\n  #%d MAIL FROM:<%s> RCPT TO:%s (%d bytes)", i+1, m.From, strings.Join(m.RcptAddrs(), ","), m.Size)
+	}
+	return b.String()
+}
+
+func (s *Sink) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.conns++
+	s.notifyLocked()
+	s.mu.Unlock()
+	return &sinkSession{s: s, conn: c}, nil
+}
+
+type sinkSession struct {
+	s    *Sink
+	conn *smtp.Conn
+	m    *Message
+}
+
+func (ss *sinkSession) Reset()        { ss.m = nil }
+func (ss *sinkSession) Logout() error { return nil }
+
+func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
+	_, isTLS := ss.conn.TLSConnectionState()
+	ss.m = &Message{From: from, Helo: ss.conn.Hostname(), Remote: ss.conn.Conn().RemoteAddr().String(), TLS: isTLS}
+	if opts != nil {
+		ss.m.MailOpts = *opts
+	}
+	return nil
+}
+
+func (ss *sinkSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	f := ss.s.onRcpt
+	ss.s.mu.Unlock()
+	if f != nil {
+		if e := f(ss.m.From, to); e != nil {
+			ss.s.mu.Lock()
+			ss.s.rcptRej++
+			ss.s.notifyLocked()
+			ss.s.mu.Unlock()
+			return e
+		}
+	}
+	r := Rcpt{Addr: to}
+	if opts != nil {
+		r.Opts = *opts
+	}
+	ss.m.Rcpts = append(ss.m.Rcpts, r)
+	return nil
+}
+
+// maxHeaderKept bounds the header block kept in hash-only mode.
+const maxHeaderKept = 4 << 20
+
+func (ss *sinkSession) Data(r io.Reader) error {
+	m := ss.m
+	ss.m = nil
+	w := &capture{keep: !ss.s.hashOnly, all: sha256.New(), body: sha256.New()}
+	if _, err := io.Copy(w, r); err != nil {
+		return err
+	}
+	w.finish(m)
+	m.At = time.Now()
+
+	ss.s.mu.Lock()
+	f := ss.s.onData
+	ss.s.mu.Unlock()
+	var e *smtp.SMTPError
+	if f != nil {
+		e = f(m)
+	}
+	ss.s.mu.Lock()
+	if e != nil {
+		ss.s.rejected = append(ss.s.rejected, m)
+	} else {
+		ss.s.msgs = append(ss.s.msgs, m)
+	}
+	ss.s.notifyLocked()
+	ss.s.mu.Unlock()
+	if e != nil {
+		return e
+	}
+	return nil
+}
