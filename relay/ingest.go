@@ -138,23 +138,16 @@ func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.N
 	}
 }
 
-// readHeaderBlock reads the header block, up to and including the empty line
-// that ends it, bounded by max bytes. A line that is neither a header field
-// nor a continuation also ends it (it is the first body line, as Postfix
-// treats it); that line stays in br.
+// readHeaderBlock reads the header block, up to and including the empty
+// line that ends it (or the end of the message), bounded by max bytes.
+//
+// It does not stop early at a line that is not a header field, as some MTAs
+// do: a malformed line (an mbox "From " line, "To :" in obsolete syntax)
+// would then hide every To:/Cc: below it from the policy. Kept in the block,
+// such a line reaches the policy, which fails closed on what it cannot parse.
 func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
 	var buf bytes.Buffer
 	for {
-		peek, err := br.Peek(1)
-		if err != nil {
-			if err == io.EOF {
-				return buf.Bytes(), nil
-			}
-			return nil, readErr(err)
-		}
-		if c := peek[0]; c != ' ' && c != '\t' && c != '\r' && c != '\n' && !looksLikeField(br) {
-			return buf.Bytes(), nil
-		}
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			return nil, errLineTooLong
@@ -170,22 +163,6 @@ func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
 			return buf.Bytes(), nil
 		}
 	}
-}
-
-// looksLikeField reports whether the next line starts with "name:".
-func looksLikeField(br *bufio.Reader) bool {
-	// Peek blocks until 999 bytes or the end of the data: the client is
-	// sending the whole message, so this never waits on the client.
-	p, _ := br.Peek(999)
-	for i, c := range p {
-		switch {
-		case c == ':':
-			return i > 0
-		case c < 33 || c > 126:
-			return false
-		}
-	}
-	return false
 }
 
 func isBlankLine(l []byte) bool {
