@@ -109,7 +109,8 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 //
 // A final outcome on the last pending delivery of a message deletes the
 // message: its record, deliveries and body (no tombstone is kept; a DSN
-// must be built from the Claimed message before Complete).
+// must be built from the Claimed message before Complete). A released
+// hold's review record is separate (bucketHolds) and stays.
 func (s *Store) Complete(ctx context.Context, owner, deliveryID string, out store.Outcome) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -243,16 +244,23 @@ func (s *Store) applyOutcome(tx *bolt.Tx, d *store.Delivery, l *heldLease, out s
 		// The record is gone for good; the file goes after it. A crash in
 		// between leaves an orphan that the next Open removes.
 		if bodyFile != "" {
-			if err := os.Remove(bodyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("removing delivered body", "file", bodyFile, "err", err)
-			}
+			s.removeBody(bodyFile)
 		}
 	})
 	return nil
 }
 
-// deleteMessage removes a message whose deliveries are all final: its
-// deliveries (no longer in any index), count, body and record.
+// removeBody removes the body file of a message whose record is gone.
+func (s *Store) removeBody(file string) {
+	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("removing message body", "file", file, "err", err)
+	}
+}
+
+// deleteMessage removes a message whose deliveries are all final (or a
+// held message that has none, when it is discarded): its deliveries (no
+// longer in any index), count, body and record. A hold record is not
+// touched. The caller removes a spilled body's file after the commit.
 func deleteMessage(tx *bolt.Tx, msgID string) error {
 	dl := tx.Bucket(bucketDeliveries)
 	for _, k := range prefixKeys(dl, deliveryPrefix(msgID)) {

@@ -29,7 +29,7 @@ var (
 	// rewrites 4 bytes, not an envelope of maybe thousands of recipients.
 	// When a Complete brings it to zero, the message, its deliveries and
 	// body are deleted. A message committed without deliveries has no
-	// count and is kept (the quarantine builds on this).
+	// count and is kept (a held message until it is released or discarded).
 	bucketOpen = []byte("open")
 	// due indexes pending deliveries by (NextAttempt, ID) so Claim and
 	// NextDue read the front of the queue without scanning it.
@@ -37,11 +37,30 @@ var (
 	// age indexes pending deliveries by (CreatedAt, ID) with their state
 	// as value, for Stats.Oldest, the counters, and List in age order.
 	bucketAge = []byte("age")
+	// holds holds the review record of every quarantined message (message
+	// ID -> store.Hold as JSON, with its own copy of the message record).
+	// It is kept apart from the queue's records on purpose: a released
+	// message is collected like any other once its deliveries are final,
+	// and a discarded one loses its record and body at once, but the hold
+	// (envelope, client, quarantine details, approvals, resolution) stays
+	// for the review history. Holds are never deleted by the store.
+	bucketHolds = []byte("holds")
+	// holdIndex indexes holds by (ReceivedAt, ID) with what the list
+	// filters and HoldStats test (state, rule, sender, client IP, user) as
+	// value, so listing reads the index and decodes only the page it
+	// returns.
+	bucketHoldIndex = []byte("holdindex")
+	// audit is the review audit log: entry ID (uint64 big-endian, from the
+	// bucket's sequence) -> store.AuditEntry (JSON). Append-only.
+	bucketAudit = []byte("audit")
 
 	keyVersion = []byte("version")
 	keyPing    = []byte("ping")
 )
 
+// schemaVersion is the layout's version. Buckets added later without
+// changing existing ones (holds, holdindex, audit) are created on Open and
+// keep the version.
 const schemaVersion = "1"
 
 // Values of the age index.
@@ -51,7 +70,10 @@ const (
 )
 
 func initBuckets(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketFiles, bucketDeliveries, bucketOpen, bucketDue, bucketAge} {
+	for _, name := range [][]byte{
+		bucketMeta, bucketMessages, bucketBodies, bucketFiles, bucketDeliveries, bucketOpen, bucketDue, bucketAge,
+		bucketHolds, bucketHoldIndex, bucketAudit,
+	} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}

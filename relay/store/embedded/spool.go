@@ -184,8 +184,11 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 	if msg.ID != "" && msg.ID != sp.id {
 		return "", fmt.Errorf("embedded: commit: message ID %q is not the spool's %q", msg.ID, sp.id)
 	}
-	if err := checkDeliveries(deliveries); err != nil {
+	if err := checkDeliveries("commit", deliveries); err != nil {
 		return "", err
+	}
+	if msg.Quarantine != nil && len(deliveries) > 0 {
+		return "", errors.New("embedded: commit: a quarantined message cannot have deliveries (they are created by Release)")
 	}
 
 	now := time.Now().UTC()
@@ -209,31 +212,23 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 	if err != nil {
 		return "", fmt.Errorf("embedded: encode message: %w", err)
 	}
-	// One key serves both indexes: a new delivery is due on creation.
-	type row struct{ id, key, val []byte }
-	rows := make([]row, len(deliveries))
-	for i, nd := range deliveries {
-		d := store.Delivery{
-			ID:          deliveryID(sp.id, i+1),
-			MessageID:   sp.id,
-			Recipients:  nd.Recipients,
-			Rewrite:     nd.Rewrite,
-			State:       store.StateQueued,
-			CreatedAt:   now,
-			NextAttempt: now,
+	rows, err := deliveryRows(sp.id, deliveries, now)
+	if err != nil {
+		return "", err
+	}
+	var hold *encodedHold
+	if msg.Quarantine != nil {
+		if hold, err = encodeHold(&store.Hold{Message: msg, State: store.HoldHeld}); err != nil {
+			return "", err
 		}
-		val, err := json.Marshal(&d)
-		if err != nil {
-			return "", fmt.Errorf("embedded: encode delivery: %w", err)
-		}
-		rows[i] = row{[]byte(d.ID), timeKey(now, d.ID), val}
 	}
 	id := []byte(sp.id)
 	body := sp.buf
 
 	err = s.batch.do(func(tx *bolt.Tx) error {
 		msgs := tx.Bucket(bucketMessages)
-		if msgs.Get(id) != nil {
+		// A hold outlives its message record: its ID stays taken.
+		if msgs.Get(id) != nil || tx.Bucket(bucketHolds).Get(id) != nil {
 			return fmt.Errorf("message ID %s already stored", id)
 		}
 		if err := msgs.Put(id, msgVal); err != nil {
@@ -246,25 +241,12 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 		} else if err := tx.Bucket(bucketBodies).Put(id, nonNil(body)); err != nil {
 			return err
 		}
-		if len(rows) > 0 {
-			if err := tx.Bucket(bucketOpen).Put(id, binary.BigEndian.AppendUint32(nil, uint32(len(rows)))); err != nil {
+		if hold != nil {
+			if err := hold.put(tx); err != nil {
 				return err
 			}
 		}
-		dl, due, age := tx.Bucket(bucketDeliveries), tx.Bucket(bucketDue), tx.Bucket(bucketAge)
-		for _, r := range rows {
-			if err := dl.Put(r.id, r.val); err != nil {
-				return err
-			}
-			if err := due.Put(r.key, nil); err != nil {
-				return err
-			}
-			if err := age.Put(r.key, []byte{ageQueued}); err != nil {
-				return err
-			}
-		}
-		tx.OnCommit(func() { s.pending.Add(int64(len(rows))) })
-		return nil
+		return s.putDeliveries(tx, id, rows)
 	})
 	if err != nil {
 		var ce *commitError
@@ -313,16 +295,72 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-func checkDeliveries(ds []store.NewDelivery) error {
+// checkDeliveries validates the deliveries to create by op (commit or
+// release).
+func checkDeliveries(op string, ds []store.NewDelivery) error {
 	for i, d := range ds {
 		switch d.Rewrite {
 		case store.RewritePass, store.RewriteExplode, store.RewriteBcc:
 		default:
-			return fmt.Errorf("embedded: commit: delivery %d: unknown rewrite %q", i+1, d.Rewrite)
+			return fmt.Errorf("embedded: %s: delivery %d: unknown rewrite %q", op, i+1, d.Rewrite)
 		}
 		if len(d.Recipients) == 0 {
-			return fmt.Errorf("embedded: commit: delivery %d has no recipients", i+1)
+			return fmt.Errorf("embedded: %s: delivery %d has no recipients", op, i+1)
 		}
 	}
+	return nil
+}
+
+// deliveryRow is a new delivery, encoded outside the transaction. One key
+// serves both the due and the age index: a new delivery is due on creation.
+type deliveryRow struct{ id, key, val []byte }
+
+// deliveryRows encodes the deliveries of message msgID, numbered from 1,
+// queued and due at now.
+func deliveryRows(msgID string, deliveries []store.NewDelivery, now time.Time) ([]deliveryRow, error) {
+	rows := make([]deliveryRow, len(deliveries))
+	for i, nd := range deliveries {
+		d := store.Delivery{
+			ID:          deliveryID(msgID, i+1),
+			MessageID:   msgID,
+			Recipients:  nd.Recipients,
+			Rewrite:     nd.Rewrite,
+			State:       store.StateQueued,
+			CreatedAt:   now,
+			NextAttempt: now,
+		}
+		val, err := json.Marshal(&d)
+		if err != nil {
+			return nil, fmt.Errorf("embedded: encode delivery: %w", err)
+		}
+		rows[i] = deliveryRow{[]byte(d.ID), timeKey(now, d.ID), val}
+	}
+	return rows, nil
+}
+
+// putDeliveries stores the new deliveries of message id, their open count
+// and index entries, and counts them as pending once the transaction
+// commits. With no rows it does nothing: the message is kept, not queued.
+func (s *Store) putDeliveries(tx *bolt.Tx, id []byte, rows []deliveryRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := tx.Bucket(bucketOpen).Put(id, binary.BigEndian.AppendUint32(nil, uint32(len(rows)))); err != nil {
+		return err
+	}
+	dl, due, age := tx.Bucket(bucketDeliveries), tx.Bucket(bucketDue), tx.Bucket(bucketAge)
+	for _, r := range rows {
+		if err := dl.Put(r.id, r.val); err != nil {
+			return err
+		}
+		if err := due.Put(r.key, nil); err != nil {
+			return err
+		}
+		if err := age.Put(r.key, []byte{ageQueued}); err != nil {
+			return err
+		}
+	}
+	n := int64(len(rows))
+	tx.OnCommit(func() { s.pending.Add(n) })
 	return nil
 }

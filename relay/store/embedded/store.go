@@ -14,6 +14,11 @@
 //     arrives while a transaction is being committed joins the next one, so
 //     concurrent sessions share one fsync instead of paying one each.
 //
+// Quarantined messages (quarantine.go) are ordinary messages without
+// deliveries plus a separate hold record, which outlives the message's own
+// record and body for the review history; the audit log is one more
+// append-only bucket. Both go through the same group committer.
+//
 // Leases are kept in memory: one process owns the folder (an exclusive lock
 // on queue.db), and after a restart every lease is gone, so work in flight
 // when the process died is claimable again (at-least-once delivery).

@@ -13,6 +13,9 @@
 //		}, storetest.WithReopen(...))
 //	}
 //
+// The store must also implement store.QuarantineStore (the review side),
+// which the suite tests too.
+//
 // The suite closes some stores itself, so Close must be safe to call twice.
 // Times it passes in are truncated to microseconds, the precision of
 // PostgreSQL timestamps, and times it compares are compared at that
@@ -86,6 +89,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		{"Closed", testClosed},
 		{"Reopen", testReopen},
 		{"ReopenDropsLeases", testReopenDropsLeases},
+		{"HoldCommit", testHoldCommit},
+		{"HoldRefusesDeliveries", testHoldRefusesDeliveries},
+		{"HoldsList", testHoldsList},
+		{"PageLimits", testPageLimits},
+		{"Approve", testApprove},
+		{"Release", testRelease},
+		{"ReleaseRace", testReleaseRace},
+		{"Discard", testDiscard},
+		{"Audit", testAudit},
+		{"HoldStats", testHoldStats},
+		{"HoldsReopen", testHoldsReopen},
+		{"QuarantineClosed", testQuarantineClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open, cfg) })
