@@ -29,6 +29,8 @@ Usage:
   bccguard policy test --config FILE [--json]       runs the policy's own tests
   bccguard queue list [--data-dir DIR | --config FILE] [--state STATE] [--json]
   bccguard queue flush [--data-dir DIR | --config FILE]
+  bccguard quarantine list|show|raw|release|delete|bulk-release|bulk-delete|audit
+                     [--data-dir DIR | --config FILE] ...   (bccguard quarantine for details)
   bccguard version
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid configuration.
@@ -58,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout)
 	case "queue":
 		err = cmdQueue(args[1:], stdout)
+	case "quarantine":
+		err = cmdQuarantine(args[1:], stdout)
 	case "policy":
 		err = cmdPolicy(args[1:], stdout)
 	case "version", "--version":

@@ -26,6 +26,7 @@ import (
 	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/auth"
 	"github.com/bccguard/bccguard/relay/control"
+	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 )
 
@@ -110,6 +111,19 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 		users = authenticator{u}
 	}
 
+	// Admin credentials are checked before anything listens. The review
+	// pages sign users in with adminUsers.Verify and add their session
+	// cookie to authn.
+	adminTokens, err := admin.NewTokenAuth(cfg.Admin.Tokens)
+	if err != nil {
+		return configError{err}
+	}
+	adminUsers, err := admin.NewBasicAuth(cfg.Admin.Users)
+	if err != nil {
+		return configError{err}
+	}
+	authn := admin.NewAuth(adminTokens, adminUsers)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -131,11 +145,18 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 		return err
 	}
 
+	rev, err := newReview(cfg, st, log, reg, srv.Wake)
+	if err != nil {
+		return err
+	}
+	rev.Start(ctx)
+	defer rev.Stop()
+
 	ctl, err := control.Listen(cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	ctlSrv := &http.Server{Handler: control.NewHandler(st, srv.Wake), ReadHeaderTimeout: 10 * time.Second}
+	ctlSrv := control.NewServer(control.NewHandler(st, srv.Wake, rev))
 	go func() { _ = ctlSrv.Serve(ctl) }()
 	defer ctlSrv.Close()
 
@@ -144,7 +165,10 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		mux := admin.NewHandler(reg, map[string]admin.Check{"store": st.Ping})
+		mux := admin.NewHandler(admin.Options{
+			Gatherer: reg, Checks: map[string]admin.Check{"store": st.Ping},
+			Auth: authn, API: review.NewHandler(rev),
+		})
 		adm := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = adm.Serve(ln) }()
 		defer adm.Close()
@@ -191,6 +215,14 @@ func reload(srv *relay.Server, users relay.Authenticator, cfgPath string, log *s
 		}
 	}
 	log.Error("policy reload refused; keeping the old policy", "err", err)
+}
+
+// newReview builds the quarantine review service over the store.
+func newReview(cfg *config.Config, st review.Store, log *slog.Logger, reg prometheus.Registerer, wake func()) (*review.Service, error) {
+	return review.New(review.Options{
+		Store: st, Config: cfg.Quarantine, Logger: log.With("component", "review"),
+		Registerer: reg, Hostname: cfg.Hostname, Wake: wake,
+	})
 }
 
 // authenticator adapts auth.Users to the relay's Authenticator.

@@ -1,0 +1,199 @@
+package review
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+// Rewrite is how released copies are rendered.
+type Rewrite string
+
+// Rewrites a reviewer may choose.
+const (
+	// Explode sends one copy per recipient, each showing only its own
+	// recipient: the default, and what expiry releases as.
+	Explode Rewrite = "explode"
+	// Bcc sends one copy with To: undisclosed-recipients:;.
+	Bcc Rewrite = "bcc"
+	// AsIs relays the message as it was (but for Bcc: removal), recipient
+	// list and all: only with Force, and audited as forced.
+	AsIs Rewrite = "as-is"
+)
+
+// Statuses of action results.
+const (
+	StatusReleased            = "released"
+	StatusDeleted             = "deleted"
+	StatusNeedsSecondReviewer = string(CodeNeedsSecondReviewer) // an approval was recorded
+)
+
+// ReleaseOptions say how to release. The zero value releases as explode to
+// every envelope recipient.
+type ReleaseOptions struct {
+	Rewrite Rewrite `json:"rewrite,omitempty"`
+	// Recipients, if set, releases to these envelope recipients only; each
+	// must be one of the message's envelope recipients.
+	Recipients []string `json:"recipients,omitempty"`
+	// Force is required to release as-is.
+	Force bool `json:"force,omitempty"`
+}
+
+// ReleaseResult is what Release did.
+type ReleaseResult struct {
+	ID string `json:"id"`
+	// Status is StatusReleased, or StatusNeedsSecondReviewer when the hold
+	// is under the four-eyes rule and this was the first approval.
+	Status     string           `json:"status"`
+	Rewrite    Rewrite          `json:"rewrite"`
+	Deliveries int              `json:"deliveries"`
+	Recipients int              `json:"recipients"`
+	Forced     bool             `json:"forced,omitempty"`
+	Approvals  []store.Approval `json:"approvals,omitempty"`
+}
+
+// Release releases a held message. Under the four-eyes rule the first
+// reviewer's release only records an approval (Status
+// StatusNeedsSecondReviewer); a release by a different reviewer with the
+// same rewrite completes it, and the same reviewer again gets an error with
+// CodeNeedsSecondReviewer.
+func (s *Service) Release(ctx context.Context, a Actor, id string, o ReleaseOptions) (ReleaseResult, error) {
+	if o.Rewrite == "" {
+		o.Rewrite = Explode
+	}
+	res, action, detail, err := s.release(ctx, a, id, o)
+	s.record(ctx, a, action, id, err, detail...)
+	if err == nil && res.Status == StatusReleased {
+		s.wake()
+		s.log.Info("quarantined message released", "queue_id", id, "actor", a.Name, "via", a.Via,
+			"rewrite", string(res.Rewrite), "deliveries", res.Deliveries, "forced", res.Forced)
+	}
+	return res, err
+}
+
+// release does the work of Release and returns the audit action and detail.
+func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOptions) (ReleaseResult, string, []string, error) {
+	action := "release-" + string(o.Rewrite)
+	res := ReleaseResult{ID: id, Rewrite: o.Rewrite}
+	if err := authorize(a, true); err != nil {
+		return res, "release", nil, err
+	}
+	rw, err := o.storeRewrite()
+	if err != nil {
+		return res, "release", nil, err
+	}
+	h, err := s.getHold(ctx, id)
+	if err != nil {
+		return res, action, nil, err
+	}
+	if h.State != store.HoldHeld {
+		return res, action, nil, notHeld(h)
+	}
+	rcpts, err := pickRecipients(h.Message.Envelope.Recipients, o.Recipients)
+	if err != nil {
+		return res, action, nil, err
+	}
+	detail := []string{fmt.Sprintf("%d of %d recipients", len(rcpts), len(h.Message.Envelope.Recipients))}
+	if o.Rewrite == AsIs {
+		res.Forced = true
+		detail = append(detail, "forced: released as-is, recipient list visible")
+	}
+
+	if rule := ruleOf(h.Message); s.fourEyes[rule] {
+		other := slices.IndexFunc(h.Approvals, func(p store.Approval) bool { return p.Actor != a.Name && p.Rewrite == rw })
+		if other < 0 {
+			res.Approvals = h.Approvals
+			if slices.ContainsFunc(h.Approvals, func(p store.Approval) bool { return p.Actor == a.Name && p.Rewrite == rw }) {
+				return res, "approve", detail, errorf(CodeNeedsSecondReviewer,
+					"you already approved releasing %s as %s; under the four-eyes rule for %q a different reviewer must release it", id, o.Rewrite, rule)
+			}
+			h2, err := s.st.Approve(ctx, id, store.Approval{Actor: a.Name, At: s.now(), Rewrite: rw})
+			if err != nil {
+				return res, "approve", detail, storeErr(err, id, "recording the approval")
+			}
+			res.Status, res.Approvals = StatusNeedsSecondReviewer, h2.Approvals
+			return res, "approve", append(detail, "four-eyes rule "+rule+": awaiting a second reviewer"), nil
+		}
+		detail = append(detail, "four-eyes: approved by "+h.Approvals[other].Actor)
+	}
+
+	deliveries := plan(rw, rcpts)
+	r := store.Resolution{Actor: a.Name, At: s.now(), Action: action}
+	if len(o.Recipients) > 0 {
+		for _, x := range rcpts {
+			r.Recipients = append(r.Recipients, x.Addr)
+		}
+	}
+	if res.Forced {
+		r.Note = "forced"
+	}
+	if err := s.st.Release(ctx, id, deliveries, r); err != nil {
+		return res, action, detail, storeErr(err, id, "releasing")
+	}
+	res.Status, res.Deliveries, res.Recipients = StatusReleased, len(deliveries), len(rcpts)
+	res.Approvals = h.Approvals
+	return res, action, append(detail, fmt.Sprintf("%d deliveries queued", len(deliveries))), nil
+}
+
+func (o ReleaseOptions) storeRewrite() (store.Rewrite, error) {
+	switch o.Rewrite {
+	case Explode:
+		return store.RewriteExplode, nil
+	case Bcc:
+		return store.RewriteBcc, nil
+	case AsIs:
+		if !o.Force {
+			return "", errorf(CodeBadRequest, "releasing as-is shows every recipient to every other: it needs force")
+		}
+		return store.RewritePass, nil
+	}
+	return "", errorf(CodeBadRequest, "unknown rewrite %q: explode, bcc or as-is", o.Rewrite)
+}
+
+// pickRecipients returns the envelope recipients to release to: all of
+// them, or the chosen subset (each given once, in envelope order). Only
+// envelope recipients can be chosen: a release must never add one.
+func pickRecipients(env []store.Recipient, chosen []string) ([]store.Recipient, error) {
+	if len(chosen) == 0 {
+		return env, nil
+	}
+	want := map[string]bool{}
+	for _, c := range chosen {
+		want[strings.ToLower(strings.TrimSpace(c))] = true
+	}
+	var out []store.Recipient
+	for _, r := range env {
+		k := strings.ToLower(r.Addr)
+		if want[k] {
+			out = append(out, r)
+			delete(want, k)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for k := range want {
+			missing = append(missing, k)
+		}
+		slices.Sort(missing)
+		if len(missing) > 5 {
+			missing = append(missing[:5], "...")
+		}
+		return nil, errorf(CodeBadRequest, "not envelope recipients of this message: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// plan turns a release into deliveries, as the relay plans a decision.
+func plan(rw store.Rewrite, rcpts []store.Recipient) []store.NewDelivery {
+	if rw == store.RewriteExplode {
+		out := make([]store.NewDelivery, 0, len(rcpts))
+		for _, r := range rcpts {
+			out = append(out, store.NewDelivery{Recipients: []store.Recipient{r}, Rewrite: rw})
+		}
+		return out
+	}
+	return []store.NewDelivery{{Recipients: rcpts, Rewrite: rw}}
+}
