@@ -30,6 +30,9 @@ type Config struct {
 	Upstream   Upstream   `yaml:"upstream"`
 	Queue      Queue      `yaml:"queue"`
 	Quarantine Quarantine `yaml:"quarantine"`
+	DKIM       DKIM       `yaml:"dkim"`
+	// Store selects the embedded store (default) or PostgreSQL.
+	Store Store `yaml:"store"`
 	// Policy is decoded and checked by the policy package, which reports
 	// its own errors with line numbers.
 	Policy yaml.Node `yaml:"policy"`
@@ -188,6 +191,7 @@ func Defaults() *Config {
 			RetryMax:   Duration(time.Hour),
 			Lifetime:   Duration(5 * 24 * time.Hour),
 		},
+		DKIM: DKIM{Verify: true},
 		Quarantine: Quarantine{
 			Retention:    Duration(30 * 24 * time.Hour),
 			ExpiryAction: "delete",
@@ -470,6 +474,8 @@ func (c *Config) validate() error {
 	if c.Queue.RetryFirst <= 0 || c.Queue.RetryMax < c.Queue.RetryFirst || c.Queue.Lifetime <= 0 {
 		add(c.errf(p("queue"), "queue: need 0 < retry_first <= retry_max and lifetime > 0"))
 	}
+	errs = append(errs, c.validateDKIM()...)
+	errs = append(errs, c.validateStore()...)
 	return errors.Join(errs...)
 }
 

@@ -27,6 +27,23 @@ type Input struct {
 	Visible *Visible
 	// Body is the Scanner's result for the whole message.
 	Body ScanResult
+	// DKIM is what the relay found about signatures; zero (nothing valid,
+	// cannot sign) where nothing verifies or signs, as in `policy test`.
+	DKIM DKIM
+}
+
+// DKIM is the signature side of a message: the incoming signatures the
+// relay verified and whether it can sign the copies it rewrites, so a
+// policy can hold mail it could not deliver with a valid signature.
+type DKIM struct {
+	// Valid is set when at least one incoming signature verified.
+	Valid bool
+	// Domains are the d= domains of the signatures that verified,
+	// lowercased and sorted.
+	Domains []string
+	// CanSign is set when bccguard has a key for the From: domain, a
+	// parent of it or the fallback domain.
+	CanSign bool
 }
 
 // Envelope is the SMTP envelope of a message given to BuildInput.

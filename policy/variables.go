@@ -90,12 +90,29 @@ var variables = []variable{
 	{"body.truncated", cel.BoolType,
 		"The body scan stopped at 100,000 distinct addresses: `body.addresses` means \"at least\".",
 		func(f *facts) any { return f.in.Body.Truncated }},
+	{"dkim.valid", cel.BoolType,
+		"At least one incoming DKIM signature verified (bccguard verifies at the end of DATA, before the policy runs).",
+		func(f *facts) any { return f.in.DKIM.Valid }},
+	{"dkim.domains", listOfStrings,
+		"The `d=` domains of the incoming signatures that verified, lowercased, sorted.",
+		func(f *facts) any { return nonNil(f.in.DKIM.Domains) }},
+	{"dkim.can_sign", cel.BoolType,
+		"bccguard has a DKIM key for the `From:` domain (or a parent domain, or `dkim.fallback_domain`), so the copies it rewrites leave signed. `!dkim.can_sign` with `action: quarantine` holds mail that would otherwise leave unsigned after a rewrite.",
+		func(f *facts) any { return f.in.DKIM.CanSign }},
 	{"size", cel.IntType,
 		"Message size in bytes.",
 		func(f *facts) any { return f.in.Size }},
 	{"header", cel.MapType(cel.StringType, listOfStrings),
 		"Header fields: lowercased name to the list of values, unfolded and RFC 2047-decoded. A missing key is a runtime error, so test first: `\"precedence\" in header && header[\"precedence\"][0] == \"bulk\"`, or `header[?\"precedence\"].orValue([]).exists(v, v == \"bulk\")`.",
 		func(f *facts) any { return f.vis.Header }},
+}
+
+// nonNil gives CEL an empty list rather than a nil one.
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 var variableByName = func() map[string]*variable {

@@ -23,6 +23,7 @@ func TestVariables(t *testing.T) {
 	in := BuildInput([]byte(raw),
 		Envelope{Sender: "CRM@Brand.Example", Recipients: []string{"anna@example.net", "colleague@brand.example", "hidden@example.com"}},
 		Client{Listener: "submission", IP: netip.MustParseAddr("::ffff:192.0.2.10"), User: "crm"})
+	in.DKIM = DKIM{Valid: true, Domains: []string{"brand.example", "esp.example"}, CanSign: true}
 	p := mustLoad(t, "policy:\n  internal_domains: [brand.example]\n  rules: []\n")
 	want := map[string]string{
 		"visible.count":            "3",
@@ -48,6 +49,9 @@ func TestVariables(t *testing.T) {
 		"client.listener":          `"submission"`,
 		"body.addresses":           "2",
 		"body.truncated":           "false",
+		"dkim.valid":               "true",
+		"dkim.domains":             `["brand.example", "esp.example"]`,
+		"dkim.can_sign":            "true",
 		"size":                     fmt.Sprint(len(raw)),
 		"header":                   "{5 header fields}",
 	}

@@ -208,7 +208,7 @@ func (d *deliverer) attempt(ctx context.Context, conn *upConn, job store.Claimed
 		log.Error("could not record delivery outcome", "err", cerr)
 		return conn
 	}
-	log.Info("delivery attempt", "result", string(out.State), "reply", out.Error,
+	log.Info("delivery attempt", "result", string(out.State), "reply", d.srv.redactText(out.Error),
 		"recipients", len(dl.Recipients), "duration_ms", time.Since(start).Milliseconds())
 	return conn
 }
@@ -236,13 +236,19 @@ func (d *deliverer) transact(ctx context.Context, conn *upConn, msg store.Messag
 		}
 		ro[i] = o
 	}
+	// Signing reads the stored copy once before the transaction starts, so
+	// that a copy that cannot be signed never opens a DATA it cannot finish.
+	opts, err := d.srv.dkim.prepare(ctx, d.srv.store, msg, dl)
+	if err != nil {
+		return nil, conn, err
+	}
 	body := func(w io.Writer) error {
 		rc, err := d.srv.store.Open(ctx, msg.ID)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		return render(w, rc, msg, dl)
+		return renderCopy(w, rc, msg, dl, opts)
 	}
 	for try := 0; try < 2; try++ {
 		reused := conn != nil

@@ -40,6 +40,14 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if err != nil {
 		return "", policy.Decision{}, err
 	}
+	// DKIM verification is one more tee: it hashes the message as it
+	// arrives and looks the keys up meanwhile, so that the policy can use
+	// its result without a second pass over the spool.
+	check := srv.dkim.startVerify(ctx)
+	if check != nil {
+		defer check.Abort() // a no-op once its result is taken
+		w = io.MultiWriter(sp, scan, check)
+	}
 	if _, err := w.Write(head); err != nil {
 		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
@@ -52,6 +60,8 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	in := srv.policyInput(s, head)
 	in.Size = int64(len(head)) + n
 	in.Body = scan.Result()
+	var authResults string
+	in.DKIM, authResults = srv.dkim.finishVerify(check, head)
 	dec, pol := srv.decide(ctx, in)
 	if dec.Error != "" {
 		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
@@ -62,6 +72,9 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		ReceivedAt: time.Now(),
 		Size:       int64(len(received)) + in.Size,
 		HeaderLen:  int64(len(received) + len(head)),
+		// Known only now that the whole message is in: stored with the
+		// record and written above every copy at delivery.
+		AuthResults: authResults,
 	}
 	if dec.Effective() == policy.Quarantine {
 		msg.Quarantine = srv.quarantineRecord(pol, in, dec, msg.ReceivedAt)
@@ -78,6 +91,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	}
 	srv.metrics.accepted.WithLabelValues(s.lst.cfg.Name).Inc()
 	srv.metrics.receivedBytes.Add(float64(msg.Size))
+	srv.countProtected(in, dec)
 	srv.log.Info("message accepted", "queue_id", id, "listener", s.lst.cfg.Name,
 		"client_ip", s.ip.String(), "user", s.user, "sender", srv.redact(s.env.Sender),
 		"recipients", len(s.env.Recipients), "size", msg.Size, "action", string(dec.Action),

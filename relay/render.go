@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"github.com/bccguard/bccguard/relay/dkim"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -16,13 +17,34 @@ import (
 // the stored message from its first byte; only the header block (bounded by
 // the listener's header limit when it was received) is held in memory.
 func render(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery) error {
-	head := make([]byte, msg.HeaderLen)
-	if _, err := io.ReadFull(raw, head); err != nil {
-		return fmt.Errorf("read stored header: %w", err)
+	return renderCopy(w, raw, msg, d, copyOptions{})
+}
+
+// copyOptions are what delivery adds to render's rewrite.
+type copyOptions struct {
+	// prefix is written above the copy: bccguard's DKIM-Signature and
+	// Authentication-Results: fields, whole and ending in CRLF.
+	prefix string
+	// stripSignatures drops the original DKIM-Signature fields that the
+	// rewrite has broken (see keepSignature).
+	stripSignatures bool
+	// authservID, when set, drops incoming Authentication-Results: fields
+	// that claim to be bccguard's own (RFC 8601 5): a sender must not be
+	// able to forge the result bccguard records.
+	authservID string
+}
+
+// renderCopy is render with delivery's additions.
+func renderCopy(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery, o copyOptions) error {
+	fields, tail, err := readStoredHeader(raw, msg)
+	if err != nil {
+		return err
 	}
-	fields, tail := splitHeader(head)
 	bw := bufio.NewWriterSize(w, 32<<10)
-	if err := writeHeader(bw, fields, d); err != nil {
+	if _, err := bw.WriteString(o.prefix); err != nil {
+		return err
+	}
+	if err := writeHeaderWith(bw, fields, d, o); err != nil {
 		return err
 	}
 	if _, err := bw.Write(tail); err != nil {
@@ -32,6 +54,18 @@ func render(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery) err
 		return fmt.Errorf("copy body: %w", err)
 	}
 	return bw.Flush()
+}
+
+// readStoredHeader reads the stored header block from raw, leaving raw at
+// the first byte of the body, and cuts it into fields and the separator
+// that ends it (tail).
+func readStoredHeader(raw io.Reader, msg store.Message) (fields []rawField, tail []byte, err error) {
+	head := make([]byte, msg.HeaderLen)
+	if _, err := io.ReadFull(raw, head); err != nil {
+		return nil, nil, fmt.Errorf("read stored header: %w", err)
+	}
+	fields, tail = splitHeader(head)
+	return fields, tail, nil
 }
 
 // writeHeader writes the fields with the edits of the delivery's rewrite.
@@ -45,15 +79,28 @@ func render(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery) err
 // The new To: takes the place of the first To: (or Cc:) field, so the order
 // of the others is unchanged.
 func writeHeader(w io.Writer, fields []rawField, d store.Delivery) error {
-	var to string
-	switch d.Rewrite {
-	case store.RewriteExplode:
-		if len(d.Recipients) != 1 {
-			return fmt.Errorf("explode delivery %s has %d recipients, want 1", d.ID, len(d.Recipients))
+	return writeHeaderWith(w, fields, d, copyOptions{})
+}
+
+// writeHeaderWith is writeHeader with delivery's additions (see
+// copyOptions).
+func writeHeaderWith(w io.Writer, fields []rawField, d store.Delivery, o copyOptions) error {
+	to, err := newTo(fields, d)
+	if err != nil {
+		return err
+	}
+	var changed map[string]bool
+	if o.stripSignatures {
+		changed = changedFields(fields, to, o.authservID)
+	}
+	drop := func(f rawField) bool {
+		switch {
+		case o.authservID != "" && f.is("Authentication-Results"):
+			return isOwnAuthResults(f, o.authservID)
+		case o.stripSignatures && f.is("DKIM-Signature"):
+			return !keepSignature(f, changed)
 		}
-		to = "To: " + visibleAs(fields, d.Recipients[0].Addr) + "\r\n"
-	case store.RewriteBcc:
-		to = "To: undisclosed-recipients:;\r\n"
+		return false
 	}
 	placed := false
 	endsLine := true // whether what was written so far ends with a line end
@@ -68,6 +115,8 @@ func writeHeader(w io.Writer, fields []rawField, d store.Delivery) error {
 				}
 				placed = true
 			}
+			continue
+		case drop(f):
 			continue
 		}
 		if _, err := w.Write(f.raw); err != nil {
@@ -85,6 +134,74 @@ func writeHeader(w io.Writer, fields []rawField, d store.Delivery) error {
 		return err
 	}
 	return nil
+}
+
+// newTo is the To: field that replaces To:/Cc: in the delivery's copy, ""
+// when the rewrite keeps them.
+func newTo(fields []rawField, d store.Delivery) (string, error) {
+	switch d.Rewrite {
+	case store.RewriteExplode:
+		if len(d.Recipients) != 1 {
+			return "", fmt.Errorf("explode delivery %s has %d recipients, want 1", d.ID, len(d.Recipients))
+		}
+		return "To: " + visibleAs(fields, d.Recipients[0].Addr) + "\r\n", nil
+	case store.RewriteBcc:
+		return "To: undisclosed-recipients:;\r\n", nil
+	}
+	return "", nil
+}
+
+// changedFields lists (lowercased) the fields whose instances differ
+// between the stored header and the delivery's copy (to is newTo's
+// result): Bcc: whenever there was one; for explode and bcc, Cc: when
+// there was one and To: unless the new To: is byte for byte the only
+// original one; Authentication-Results: when one claiming authservID is
+// dropped.
+func changedFields(fields []rawField, to, authservID string) map[string]bool {
+	changed := map[string]bool{}
+	var tos [][]byte
+	for _, f := range fields {
+		switch {
+		case f.is("Bcc"):
+			changed["bcc"] = true
+		case f.is("Cc") && to != "":
+			changed["cc"] = true
+		case f.is("To"):
+			tos = append(tos, f.raw)
+		case authservID != "" && f.is("Authentication-Results") && isOwnAuthResults(f, authservID):
+			changed["authentication-results"] = true
+		}
+	}
+	if to != "" && (len(tos) != 1 || string(tos[0]) != to) {
+		changed["to"] = true
+	}
+	return changed
+}
+
+// keepSignature reports whether an original DKIM-Signature field still
+// holds in the copy: it does unless its h= covers a changed field. Such a
+// signature would fail at every receiver, and a failing signature from the
+// sender's own domain can count against the copy; one that covers no
+// changed field (a list footer signer, an ESP's signature over From and
+// Subject only) still verifies and is kept.
+func keepSignature(f rawField, changed map[string]bool) bool {
+	for _, name := range dkim.SignedFields(f.value()) {
+		if changed[name] {
+			return false
+		}
+	}
+	return true
+}
+
+// isOwnAuthResults reports whether an Authentication-Results: field names
+// authservID as its author (the token before the first ";", RFC 8601 2.2).
+func isOwnAuthResults(f rawField, authservID string) bool {
+	id, _, _ := strings.Cut(f.value(), ";")
+	id = strings.TrimSpace(id)
+	if i := strings.IndexAny(id, " \t("); i >= 0 {
+		id = id[:i] // an optional version after the id, or a comment
+	}
+	return strings.EqualFold(id, authservID)
 }
 
 // visibleAs formats addr for the To: of its own copy, with the display name

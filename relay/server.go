@@ -69,6 +69,8 @@ type Server struct {
 	closing   atomic.Bool
 	listeners []*listener
 	delivery  *deliverer
+	ops       *ops      // ops.go: operations metrics and readiness
+	dkim      *dkimSide // dkim.go: verify at ingest, sign at delivery
 }
 
 type listener struct {
@@ -94,6 +96,10 @@ func New(o Options) (*Server, error) {
 		redactKey: o.RedactKey,
 		policy:    o.Policy,
 	}
+	if err := s.initOps(o.Registerer); err != nil {
+		return nil, err
+	}
+	s.dkim = newDKIMSide(o.Config.DKIM, o.Registerer)
 	d, err := newDeliverer(s)
 	if err != nil {
 		return nil, err
@@ -163,10 +169,12 @@ func (s *Server) Start(ctx context.Context) error {
 			if err := l.smtp.Serve(l.ln); err != nil && !errors.Is(err, net.ErrClosed) {
 				s.log.Error("listener stopped", "listener", l.cfg.Name, "err", err)
 			}
+			s.listenerStopped(l.cfg.Name)
 		}()
 		s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "tls", l.cfg.TLS)
 	}
 	s.delivery.start(ctx)
+	go s.watchUpstream(ctx)
 	return nil
 }
 
@@ -187,6 +195,7 @@ func (s *Server) listen(lc config.Listener) (*listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: load certificate: %w", lc.Name, err)
 		}
+		s.certLoaded(lc.Name, cert)
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	raw, err := net.Listen("tcp", lc.Address)
@@ -221,7 +230,7 @@ func (s *Server) listen(lc config.Listener) (*listener, error) {
 	if lc.TLS == "starttls" {
 		srv.TLSConfig = tlsCfg
 	}
-	srv.ErrorLog = slogPrinter{s.log.With("listener", lc.Name)}
+	srv.ErrorLog = redactingPrinter{slogPrinter{s.log.With("listener", lc.Name)}, s.redactText}
 	l.smtp = srv
 	return l, nil
 }

@@ -3,8 +3,16 @@
 #   postfix  for smtp-sink and smtp-source (independent SMTP client and server)
 #   swaks    an independent SMTP client with STARTTLS and AUTH PLAIN/LOGIN
 #            (its TLS needs libnet-ssleay-perl, only a Recommends of swaks)
+#   python3-dkim  dkimpy, an independent DKIM verifier (with python3-nacl for
+#            Ed25519 and python3-dnspython), run by tests/dkimpy/verify.py
+#            with Debian's /usr/bin/python3, not whatever python3 is on PATH
+#   prometheus  promtool (checks and unit-tests deploy/prometheus/alerts.yml) and
+#            the Prometheus server the metrics end-to-end test scrapes bccguard with
+#   chromium  headless Chromium, driven (chromedp) by the browser test of the
+#            quarantine review pages (tests/e2e/browser_test.go)
 # Idempotent and quick when everything is present. No system MTA is left running:
 # postfix is preseeded to "No configuration" and stopped if the package started it.
+# No system Prometheus is left running either: the tests start their own.
 set -euo pipefail
 
 need=()
@@ -14,9 +22,13 @@ have smtp-sink   || need+=(postfix)
 have smtp-source || { [[ " ${need[*]-} " == *" postfix "* ]] || need+=(postfix); }
 have swaks       || need+=(swaks)
 perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
+have_dkimpy() { /usr/bin/python3 -c 'import dkim, nacl, dns.resolver' >/dev/null 2>&1; }
+have_dkimpy || need+=(python3-dkim)
+{ have promtool && have prometheus; } || need+=(prometheus)
+have chromium    || need+=(chromium)
 
 if [ "${#need[@]}" -eq 0 ]; then
-	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS) are present"
+	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), prometheus, promtool, python3-dkim, chromium are present"
 	exit 0
 fi
 
@@ -51,7 +63,20 @@ if [[ " ${need[*]} " == *" postfix "* ]]; then
 	fi
 fi
 
-for b in smtp-sink smtp-source swaks; do
+if [[ " ${need[*]} " == *" prometheus "* ]]; then
+	# The package enables and starts a Prometheus server on :9090; the tests
+	# run their own on a free loopback port. Stop the packaged one through its
+	# service manager (never by process name: a test's server may be running)
+	# and keep it from starting at boot.
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		"${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/prometheus ]; then
+		"${sudo[@]}" /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+		command -v update-rc.d >/dev/null 2>&1 && { "${sudo[@]}" update-rc.d prometheus disable >/dev/null 2>&1 || true; }
+	fi
+fi
+
+for b in smtp-sink smtp-source swaks promtool prometheus chromium; do
 	if ! have "$b"; then
 		echo "install-test-deps: $b is still missing after installing ${need[*]}" >&2
 		exit 1
@@ -59,6 +84,10 @@ for b in smtp-sink smtp-source swaks; do
 done
 if ! perl -MNet::SSLeay -e 1 >/dev/null 2>&1; then
 	echo "install-test-deps: swaks has no TLS (Net::SSLeay) after installing ${need[*]}" >&2
+	exit 1
+fi
+if ! have_dkimpy; then
+	echo "install-test-deps: dkimpy (python3-dkim) is not importable by /usr/bin/python3 after installing ${need[*]}" >&2
 	exit 1
 fi
 echo "install-test-deps: installed ${need[*]}"

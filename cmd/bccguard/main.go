@@ -31,6 +31,10 @@ Usage:
   bccguard queue flush [--data-dir DIR | --config FILE]
   bccguard quarantine list|show|raw|release|delete|bulk-release|bulk-delete|audit
                      [--data-dir DIR | --config FILE] ...   (bccguard quarantine for details)
+  bccguard healthcheck [--config FILE | --admin ADDR] [--ready]   exit 0 if the relay's admin listener answers ok
+  bccguard migrate --config FILE                   applies the PostgreSQL schema migrations (store.backend: postgres)
+  bccguard dkim keygen --domain D --selector S [--type rsa|ed25519] [--bits 2048] [--out FILE]
+  bccguard dkim check --domain D [--config FILE] [--resolver HOST:PORT]   exit 0 if DNS publishes the configured keys
   bccguard version
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid configuration.
@@ -64,6 +68,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdQuarantine(args[1:], stdout)
 	case "policy":
 		err = cmdPolicy(args[1:], stdout)
+	case "migrate":
+		err = cmdMigrate(args[1:], stdout)
+	case "healthcheck":
+		err = cmdHealthcheck(args[1:], stdout)
+	case "dkim":
+		err = cmdDKIM(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "bccguard", version)
 	case "help", "-h", "--help":

@@ -27,7 +27,7 @@ import (
 	"github.com/bccguard/bccguard/relay/auth"
 	"github.com/bccguard/bccguard/relay/control"
 	"github.com/bccguard/bccguard/relay/review"
-	"github.com/bccguard/bccguard/relay/store/embedded"
+	"github.com/bccguard/bccguard/relay/review/web"
 )
 
 // shutdownGrace is how long sessions get to finish after SIGTERM.
@@ -86,7 +86,7 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: log.With("component", "store")})
+	st, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -141,9 +141,6 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
 
 	rev, err := newReview(cfg, st, log, reg, srv.Wake)
 	if err != nil {
@@ -165,14 +162,28 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
+		// The review pages at /quarantine; their session cookie is accepted by the API too.
+		pages, err := web.New(web.Options{Service: rev, Users: adminUsers, Stats: st.HoldStats, Logger: log.With("component", "web")})
+		if err != nil {
+			return err
+		}
+		authn.Add(pages)
 		mux := admin.NewHandler(admin.Options{
-			Gatherer: reg, Checks: map[string]admin.Check{"store": st.Ping},
-			Auth: authn, API: review.NewHandler(rev),
+			Gatherer: reg, Checks: map[string]admin.Check{"store": st.Ping, "policy": srv.PolicyReady, "listeners": srv.ListenersReady},
+			// The upstream is reported, never a reason to be unready: the queue absorbs an outage.
+			Reports: map[string]func(context.Context) string{"upstream": srv.UpstreamStatus},
+
+			Auth: authn, API: review.NewHandler(rev), Pages: pages,
 		})
 		adm := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = adm.Serve(ln) }()
 		defer adm.Close()
 		log.Info("admin listening", "address", ln.Addr().String())
+	}
+	// SMTP opens last: once a client can connect, the admin listener and
+	// the control socket answer too.
+	if err := srv.Start(ctx); err != nil {
+		return err
 	}
 	log.Info("bccguard ready", "version", version, "data_dir", cfg.DataDir, "upstream", cfg.Upstream.Address)
 
@@ -210,10 +221,12 @@ func reload(srv *relay.Server, users relay.Authenticator, cfgPath string, log *s
 		var p *policy.Policy
 		if p, err = policy.Load(&cfg.Policy, cfg.File); err == nil {
 			srv.SetPolicy(p)
+			srv.PolicyReloaded(cfg.File, nil)
 			log.Info("policy reloaded", "builtin", p.Builtin())
 			return
 		}
 	}
+	srv.PolicyReloaded(cfgPath, err)
 	log.Error("policy reload refused; keeping the old policy", "err", err)
 }
 

@@ -92,6 +92,12 @@ type Message struct {
 	// Quarantine, when set on a message committed without deliveries,
 	// makes it a Hold for review.
 	Quarantine *Quarantine `json:"quarantine,omitempty"`
+	// AuthResults is the Authentication-Results: field (with its CRLF)
+	// recording the DKIM verification made at ingest, written at the top
+	// of every copy; empty when nothing was verified. It is kept here
+	// because the result is known only once the whole message has been
+	// spooled, after its header block.
+	AuthResults string `json:"auth_results,omitempty"`
 }
 
 // Rewrite says how a delivery's copy is rendered from the stored original.

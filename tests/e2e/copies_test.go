@@ -104,6 +104,17 @@ func copyProblems(sent, got []byte, rw rewrite, rcpt string, name *string) []str
 
 	of, orest := splitHeaderBlock(sent)
 	gf, grest := splitHeaderBlock(got)
+	// bccguard's own DKIM signatures and its Authentication-Results come
+	// first, then its Received:.
+	for len(gf) > 0 && isField(gf[0], "DKIM-Signature") && !containsField(of, gf[0]) {
+		gf = gf[1:]
+	}
+	if len(gf) > 0 && isField(gf[0], "Authentication-Results") && bytes.Contains(gf[0].Raw, []byte(harness.Hostname)) {
+		gf = gf[1:]
+	}
+	// The original signatures the rewrite invalidates are removed (their
+	// h= covers a field it changed); the others must stay byte for byte.
+	of = withoutBrokenSignatures(of, rw)
 	if len(gf) == 0 || !isField(gf[0], "Received") || !bytes.Contains(gf[0].Raw, []byte(harness.Hostname)) {
 		add("copy does not start with a Received: field naming %s", harness.Hostname)
 	} else {
@@ -162,6 +173,61 @@ func copyProblems(sent, got []byte, rw rewrite, rcpt string, name *string) []str
 		add("empty line and body differ: got %d bytes, want %d%s", len(grest), len(orest), firstDiff(grest, orest))
 	}
 	return probs
+}
+
+// containsField reports whether fs has a field with exactly f's bytes.
+func containsField(fs []harness.Field, f harness.Field) bool {
+	for _, g := range fs {
+		if bytes.Equal(g.Raw, f.Raw) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutBrokenSignatures drops the DKIM-Signature fields a rewrite
+// invalidates: those whose h= covers To (explode, bcc), a present Cc
+// (explode, bcc) or a present Bcc (every rewrite).
+func withoutBrokenSignatures(fs []harness.Field, rw rewrite) []harness.Field {
+	has := func(name string) bool {
+		for _, f := range fs {
+			if isField(f, name) {
+				return true
+			}
+		}
+		return false
+	}
+	hasCc, hasBcc := has("Cc"), has("Bcc")
+	var out []harness.Field
+	for _, f := range fs {
+		if isField(f, "DKIM-Signature") {
+			h := signedFields(fieldValue(f))
+			broken := h["bcc"] && hasBcc
+			if rw != rewritePass {
+				broken = broken || h["to"] || (h["cc"] && hasCc)
+			}
+			if broken {
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// signedFields is the set of (lowercased) field names in a DKIM-Signature's h= tag.
+func signedFields(v string) map[string]bool {
+	out := map[string]bool{}
+	for _, tag := range strings.Split(v, ";") {
+		k, val, ok := strings.Cut(strings.TrimSpace(tag), "=")
+		if !ok || strings.TrimSpace(k) != "h" {
+			continue
+		}
+		for _, name := range strings.Split(val, ":") {
+			out[strings.ToLower(strings.Join(strings.Fields(name), ""))] = true
+		}
+	}
+	return out
 }
 
 // firstDiff describes where a and b first differ.

@@ -1,0 +1,487 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/policy"
+	"github.com/bccguard/bccguard/relay/store/embedded"
+)
+
+// testRelay is a Server on its own registry with an embedded store, started
+// on loopback ports.
+type testRelay struct {
+	srv  *Server
+	reg  *prometheus.Registry
+	logs *syncBuffer
+	cert *x509.Certificate
+	cfg  *config.Config
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startTestRelay runs a relay that explodes every message with more than
+// one visible recipient, delivering to upstream, with a plain listener
+// "smtp" and a STARTTLS listener "submission".
+func startTestRelay(t *testing.T, upstream string, redactKey []byte) *testRelay {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile, cert := writeTestCert(t, dir)
+	cfgFile := filepath.Join(dir, "bccguard.yaml")
+	text := fmt.Sprintf(`hostname: relay.test
+data_dir: %q
+listeners:
+  - {name: smtp, address: "127.0.0.1:0"}
+  - {name: submission, address: "127.0.0.1:0", tls: starttls, tls_cert: %q, tls_key: %q, auth: false}
+upstream: {address: %q, tls: none}
+queue: {retry_first: 1s, retry_max: 2s, lifetime: 1h}
+policy:
+  rules:
+    - {name: many-visible, when: "visible.count > 1", action: explode}
+`, filepath.Join(dir, "data"), certFile, keyFile, upstream)
+	if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load(&cfg.Policy, cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	reg := prometheus.NewRegistry()
+	srv, err := New(Options{
+		Config: cfg, Store: st, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registerer: reg, Policy: pol, RedactKey: redactKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+		cancel()
+		_ = st.Close()
+		if t.Failed() {
+			t.Logf("relay log:\n%s", logs.String())
+		}
+	})
+	return &testRelay{srv: srv, reg: reg, logs: logs, cert: cert, cfg: cfg}
+}
+
+func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "relay.test"},
+		DNSNames:     []string{"relay.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(40 * 24 * time.Hour).Truncate(time.Second),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ = x509.ParseCertificate(der)
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, cert
+}
+
+// testSink is an upstream MTA that accepts everything, or refuses
+// recipients with a reply quoting their address as Postfix does.
+type testSink struct {
+	addr    string
+	mu      sync.Mutex
+	got     int
+	refuse  map[string]bool
+	changed chan struct{}
+}
+
+func newTestSink(t *testing.T) *testSink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testSink{addr: ln.Addr().String(), refuse: map[string]bool{}, changed: make(chan struct{}, 100)}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
+	srv.Domain = "sink.test"
+	srv.AllowInsecureAuth = true
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+func (s *testSink) delivered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.got
+}
+
+type sinkSession struct {
+	s     *testSink
+	rcpts int
+}
+
+func (ss *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	refuse := ss.s.refuse[to]
+	ss.s.mu.Unlock()
+	if refuse {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+			Message: "<" + to + ">: Recipient address rejected: User unknown"}
+	}
+	ss.rcpts++
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	_, _ = io.Copy(io.Discard, r)
+	ss.s.mu.Lock()
+	ss.s.got += ss.rcpts
+	ss.s.mu.Unlock()
+	ss.s.changed <- struct{}{}
+	return nil
+}
+func (ss *sinkSession) Reset()        { ss.rcpts = 0 }
+func (ss *sinkSession) Logout() error { return nil }
+
+func sendTestMail(t *testing.T, addr, from string, to []string) {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := "From: " + from + "\r\nTo: " + strings.Join(to, ", ") + "\r\nSubject: survey\r\n\r\nHello\r\n"
+	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	_ = c.Quit()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// metricValue sums the samples of name whose labels include want.
+func metricValue(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, found := 0.0, false
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			found = true
+			sum += sampleValue(mf.GetType(), m)
+		}
+	}
+	return sum, found
+}
+
+func sampleValue(typ dto.MetricType, m *dto.Metric) float64 {
+	switch typ {
+	case dto.MetricType_COUNTER:
+		return m.GetCounter().GetValue()
+	case dto.MetricType_GAUGE:
+		return m.GetGauge().GetValue()
+	case dto.MetricType_HISTOGRAM:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	return m.GetUntyped().GetValue()
+}
+
+// TestMetricsLintAndNoAddresses relays and explodes a mailing, then checks
+// the relay's registry: GatherAndLint finds nothing, no label value looks
+// like an address, and the operations metrics carry the right values.
+func TestMetricsLintAndNoAddresses(t *testing.T) {
+	sink := newTestSink(t)
+	r := startTestRelay(t, sink.addr, []byte("0123456789abcdef0123456789abcdef"))
+	rcpts := []string{"ann@customers.example", "ben@customers.example", "cy@customers.example"}
+	sendTestMail(t, r.srv.Addrs()["smtp"].String(), "crm@brand.example", rcpts)
+	waitFor(t, "3 deliveries", func() bool { return sink.delivered() == 3 })
+	waitFor(t, "the delivery metrics", func() bool {
+		v, _ := metricValue(t, r.reg, "bccguard_deliveries_total", map[string]string{"result": "delivered"})
+		return v == 3
+	})
+
+	problems, err := testutil.GatherAndLint(r.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "bccguard_") {
+			t.Errorf("metric %s lacks the bccguard_ prefix", mf.GetName())
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if strings.Contains(lp.GetValue(), "@") {
+					t.Errorf("metric %s: label %s=%q looks like an address", mf.GetName(), lp.GetName(), lp.GetValue())
+				}
+			}
+		}
+	}
+
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"bccguard_policy_decisions_total", map[string]string{"action": "explode", "rule": "many-visible", "mode": "enforce"}, 1},
+		{"bccguard_recipients_protected_total", map[string]string{"action": "explode"}, 3},
+		{"bccguard_recipients_protected_total", map[string]string{"action": "bcc"}, 0},
+		{"bccguard_messages_accepted_total", map[string]string{"listener": "smtp"}, 1},
+		{"bccguard_messages_accepted_total", map[string]string{"listener": "submission"}, 0},
+		{"bccguard_deliveries_total", map[string]string{"result": "delivered", "reply_class": "2xx"}, 3},
+		{"bccguard_deliveries_total", map[string]string{"result": "bounced", "reply_class": "5xx"}, 0},
+		{"bccguard_queue_deliveries", map[string]string{"state": "queued"}, 0},
+		{"bccguard_queue_deliveries", map[string]string{"state": "deferred"}, 0},
+		{"bccguard_queue_oldest_age_seconds", nil, 0},
+		{"bccguard_policy_reload_total", map[string]string{"result": "failure"}, 0},
+		{"bccguard_policy_last_reload_successful", nil, 1},
+		{"bccguard_upstream_up", nil, 1},
+		{"bccguard_tls_certificate_expiry_timestamp_seconds", map[string]string{"listener": "submission"}, float64(r.cert.NotAfter.Unix())},
+		{"bccguard_sessions_active", map[string]string{"listener": "submission"}, 0},
+		{"bccguard_auth_failures_total", map[string]string{"listener": "submission"}, 0},
+	}
+	for _, c := range checks {
+		got, ok := metricValue(t, r.reg, c.name, c.labels)
+		if !ok {
+			t.Errorf("%s%v: no such series", c.name, c.labels)
+		} else if got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if _, ok := metricValue(t, r.reg, "bccguard_sessions_active", map[string]string{"listener": "smtp"}); !ok {
+		t.Error("bccguard_sessions_active{listener=smtp}: no such series")
+	}
+	if _, ok := metricValue(t, r.reg, "bccguard_config_info", nil); !ok {
+		t.Error("bccguard_config_info: no series")
+	}
+}
+
+// TestSessionsActive counts an open client connection while it lasts.
+func TestSessionsActive(t *testing.T) {
+	r := startTestRelay(t, "127.0.0.1:1", nil)
+	c, err := smtp.Dial(r.srv.Addrs()["smtp"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := func() float64 {
+		v, _ := metricValue(t, r.reg, "bccguard_sessions_active", map[string]string{"listener": "smtp"})
+		return v
+	}
+	waitFor(t, "one active session", func() bool { return active() == 1 })
+	_ = c.Quit()
+	waitFor(t, "no active session", func() bool { return active() == 0 })
+}
+
+// TestPolicyReloadMetrics: a refused reload is counted and leaves the hash
+// of the configuration in force; a good one updates it.
+func TestPolicyReloadMetrics(t *testing.T) {
+	r := startTestRelay(t, "127.0.0.1:1", nil)
+	hash := func() string {
+		mfs, _ := r.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "bccguard_config_info" {
+				if len(mf.GetMetric()) != 1 {
+					t.Fatalf("bccguard_config_info has %d series, want 1", len(mf.GetMetric()))
+				}
+				return mf.GetMetric()[0].GetLabel()[0].GetValue()
+			}
+		}
+		t.Fatal("no bccguard_config_info")
+		return ""
+	}
+	first := hash()
+	if len(first) != 16 {
+		t.Errorf("config hash %q: want 16 hex digits", first)
+	}
+	r.srv.PolicyReloaded(r.cfg.File, errors.New("bad rule"))
+	if v, _ := metricValue(t, r.reg, "bccguard_policy_last_reload_successful", nil); v != 0 {
+		t.Errorf("last reload successful = %v after a failure", v)
+	}
+	if hash() != first {
+		t.Error("a refused reload changed the config hash")
+	}
+	f, err := os.OpenFile(r.cfg.File, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "# edited")
+	f.Close()
+	r.srv.PolicyReloaded(r.cfg.File, nil)
+	if hash() == first {
+		t.Error("a successful reload of a changed file kept the old config hash")
+	}
+	for res, want := range map[string]float64{"success": 1, "failure": 1} {
+		if v, _ := metricValue(t, r.reg, "bccguard_policy_reload_total", map[string]string{"result": res}); v != want {
+			t.Errorf("bccguard_policy_reload_total{result=%s} = %v, want %v", res, v, want)
+		}
+	}
+	if v, _ := metricValue(t, r.reg, "bccguard_policy_last_reload_successful", nil); v != 1 {
+		t.Errorf("last reload successful = %v after a success", v)
+	}
+}
+
+// TestReadinessChecks: policy and listeners are checked, the upstream is
+// only reported.
+func TestReadinessChecks(t *testing.T) {
+	r := startTestRelay(t, "127.0.0.1:1", nil) // nothing listens on port 1
+	ctx := context.Background()
+	if err := r.srv.PolicyReady(ctx); err != nil {
+		t.Errorf("PolicyReady: %v", err)
+	}
+	if err := r.srv.ListenersReady(ctx); err != nil {
+		t.Errorf("ListenersReady: %v", err)
+	}
+	waitFor(t, "the upstream probe", func() bool { return strings.HasPrefix(r.srv.UpstreamStatus(ctx), "down since") })
+	if v, _ := metricValue(t, r.reg, "bccguard_upstream_up", nil); v != 0 {
+		t.Errorf("bccguard_upstream_up = %v with nothing listening", v)
+	}
+	for _, l := range r.srv.listeners {
+		if l.cfg.Name == "submission" {
+			_ = l.ln.Close()
+		}
+	}
+	waitFor(t, "the listener to be seen down", func() bool {
+		err := r.srv.ListenersReady(ctx)
+		return err != nil && strings.Contains(err.Error(), "submission")
+	})
+}
+
+func TestUpstreamProbeUp(t *testing.T) {
+	sink := newTestSink(t)
+	r := startTestRelay(t, sink.addr, nil)
+	waitFor(t, "the upstream probe", func() bool { return strings.HasPrefix(r.srv.UpstreamStatus(context.Background()), "up since") })
+	if v, _ := metricValue(t, r.reg, "bccguard_upstream_up", nil); v != 1 {
+		t.Errorf("bccguard_upstream_up = %v", v)
+	}
+}
+
+// TestUpstreamReplyRedacted: an upstream reply that quotes the recipient
+// reaches the log redacted.
+func TestUpstreamReplyRedacted(t *testing.T) {
+	sink := newTestSink(t)
+	sink.refuse["gone@customers.example"] = true
+	r := startTestRelay(t, sink.addr, []byte("0123456789abcdef0123456789abcdef"))
+	sendTestMail(t, r.srv.Addrs()["smtp"].String(), "crm@brand.example", []string{"gone@customers.example"})
+	waitFor(t, "the bounce to be logged", func() bool { return strings.Contains(r.logs.String(), "Recipient address rejected") })
+	if logs := r.logs.String(); strings.Contains(logs, "@customers.example") || strings.Contains(logs, "crm@brand.example") {
+		t.Errorf("an address reached the log:\n%s", logs)
+	}
+}
+
+func TestRedactText(t *testing.T) {
+	s := &Server{redactKey: []byte("k")}
+	for _, tc := range []struct{ in, leak string }{
+		{"550 5.1.1 <bob@example.net>: Recipient address rejected", "bob@example.net"},
+		{"to bob@example.net.", "bob@example.net"},
+		{`550 "john doe"@example.net unknown`, "doe"},
+		{"Bücher@münchen.example, x@y.example", "münchen"},
+	} {
+		out := s.redactText(tc.in)
+		if strings.Contains(out, tc.leak) || strings.Count(out, "addr:") == 0 {
+			t.Errorf("redactText(%q) = %q", tc.in, out)
+		}
+	}
+	if got := s.redactText("to bob@example.net."); got != "to "+s.redact("bob@example.net")+"." {
+		t.Errorf("token not stable or trailing dot eaten: %q", got)
+	}
+	if got := (&Server{}).redactText("bob@example.net"); got != "bob@example.net" {
+		t.Errorf("redaction off changed the text: %q", got)
+	}
+}
