@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -37,6 +38,9 @@ import (
 // message is 200 rows) while a reader or writer holds one chunk at a time.
 // BenchmarkLargeMessage measures it: see README.md for the figures.
 const chunkSize = 256 << 10
+
+// chunkBufs recycles the chunk-sized buffers of readers and of COPY.
+var chunkBufs = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 
 // Open returns the stored raw message. The first chunk comes with the
 // lookup; the others are fetched one query each as the reader reaches
@@ -70,7 +74,12 @@ func (s *Store) Open(ctx context.Context, messageID string) (io.ReadCloser, erro
 		if data == nil {
 			return nil, fmt.Errorf("postgres: open: message %s: first chunk missing", messageID)
 		}
-		r.buf = bytes.Clone(data)
+		if r.chunks > 1 { // a large message: a recycled buffer for all its chunks
+			r.pooled = chunkBufs.Get().(*[chunkSize]byte)
+			r.buf = append(r.pooled[:0], data...)
+		} else {
+			r.buf = bytes.Clone(data)
+		}
 		r.next = 1
 	}
 	rows.Close()
@@ -88,6 +97,7 @@ type bodyReader struct {
 	chunks int    // how many there are
 	next   int    // the next chunk to fetch
 	buf    []byte // the current chunk
+	pooled *[chunkSize]byte
 	off    int    // read position in buf
 	err    error
 }
@@ -166,6 +176,10 @@ func (r *bodyReader) fetch() error {
 
 func (r *bodyReader) Close() error {
 	r.buf = nil
+	if r.pooled != nil {
+		chunkBufs.Put(r.pooled)
+		r.pooled = nil
+	}
 	if r.err == nil {
 		r.err = errors.New("postgres: read of a closed message")
 	}

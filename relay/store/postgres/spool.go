@@ -261,7 +261,9 @@ func (sp *spool) copyBody(ctx context.Context, tx pgx.Tx, chunks int) error {
 	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind spool file: %w", err)
 	}
-	src := &chunkSource{id: sp.id, r: sp.f, left: sp.size, buf: make([]byte, chunkSize)}
+	buf := chunkBufs.Get().(*[chunkSize]byte)
+	defer chunkBufs.Put(buf)
+	src := &chunkSource{id: sp.id, r: sp.f, left: sp.size, buf: buf[:]}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"message_chunks"}, []string{"message_id", "seq", "data"}, src)
 	if err != nil {
 		return err
