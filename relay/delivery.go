@@ -39,7 +39,14 @@ type deliverer struct {
 	jobs   chan store.Claimed
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// names caches the display names of messages being exploded.
+	names *nameCache
+	// recording bounds the outcomes being committed (see record).
+	recording chan struct{}
 }
+
+// maxRecording bounds the outcomes whose commit the workers do not wait for.
+const maxRecording = 256
 
 func newDeliverer(s *Server) (*deliverer, error) {
 	up, err := newUpstream(s.cfg.Upstream, s.hostname)
@@ -57,6 +64,9 @@ func newDeliverer(s *Server) (*deliverer, error) {
 		wake:   make(chan struct{}, 1),
 		tokens: make(chan struct{}, n),
 		jobs:   make(chan store.Claimed),
+		// Enough for every worker's message and a few more.
+		names:     newNameCache(2*n + 16),
+		recording: make(chan struct{}, maxRecording),
 	}
 	for range n {
 		d.tokens <- struct{}{}
@@ -204,13 +214,37 @@ func (d *deliverer) attempt(ctx context.Context, conn *upConn, job store.Claimed
 		return conn // shutting down: the lease lapses and the work is retried
 	}
 	out := d.classify(ctx, msg, dl, res, err)
-	if cerr := d.srv.store.Complete(ctx, d.owner, dl.ID, out); cerr != nil {
-		log.Error("could not record delivery outcome", "err", cerr)
-		return conn
-	}
-	log.Info("delivery attempt", "result", string(out.State), "reply", d.srv.redactText(out.Error),
-		"recipients", len(dl.Recipients), "duration_ms", time.Since(start).Milliseconds())
+	d.record(ctx, log, dl, out, start)
 	return conn
+}
+
+// record commits an attempt's outcome without holding up the worker: the
+// commit waits for a group commit (an fsync), and a worker that waited for
+// each one would spend most of its time there instead of on the upstream
+// connection. The delivery stays leased to this owner until Complete has
+// committed, so no one claims it meanwhile; a crash before that commit
+// repeats the attempt after restart, which is the at-least-once delivery
+// any crash after the upstream's 250 already implies. At most maxRecording
+// outcomes are in flight; stop waits for them (through d.wg).
+func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Delivery, out store.Outcome, start time.Time) {
+	select {
+	case d.recording <- struct{}{}:
+	case <-ctx.Done():
+		return // shutting down: the lease lapses and the work is retried
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() { <-d.recording }()
+		// Not cancelled by shutdown: stop waits for it, so an attempt that
+		// happened is recorded when it can be.
+		if cerr := d.srv.store.Complete(context.WithoutCancel(ctx), d.owner, dl.ID, out); cerr != nil {
+			log.Error("could not record delivery outcome", "err", cerr)
+			return
+		}
+		log.Info("delivery attempt", "result", string(out.State), "reply", d.srv.redactText(out.Error),
+			"recipients", len(dl.Recipients), "duration_ms", time.Since(start).Milliseconds())
+	}()
 }
 
 // transact runs the SMTP transaction, reusing conn when it can. A reused
@@ -242,6 +276,7 @@ func (d *deliverer) transact(ctx context.Context, conn *upConn, msg store.Messag
 	if err != nil {
 		return nil, conn, err
 	}
+	opts.names = d.names
 	body := func(w io.Writer) error {
 		rc, err := d.srv.store.Open(ctx, msg.ID)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message/mail"
 
@@ -32,6 +33,9 @@ type copyOptions struct {
 	// that claim to be bccguard's own (RFC 8601 5): a sender must not be
 	// able to forge the result bccguard records.
 	authservID string
+	// names, when set, caches the display names of a message's To:/Cc:
+	// across its exploded copies (see visibleNames).
+	names *nameCache
 }
 
 // renderCopy is render with delivery's additions.
@@ -85,7 +89,7 @@ func writeHeader(w io.Writer, fields []rawField, d store.Delivery) error {
 // writeHeaderWith is writeHeader with delivery's additions (see
 // copyOptions).
 func writeHeaderWith(w io.Writer, fields []rawField, d store.Delivery, o copyOptions) error {
-	to, err := newTo(fields, d)
+	to, err := newTo(fields, d, o.names)
 	if err != nil {
 		return err
 	}
@@ -138,13 +142,13 @@ func writeHeaderWith(w io.Writer, fields []rawField, d store.Delivery, o copyOpt
 
 // newTo is the To: field that replaces To:/Cc: in the delivery's copy, ""
 // when the rewrite keeps them.
-func newTo(fields []rawField, d store.Delivery) (string, error) {
+func newTo(fields []rawField, d store.Delivery, names *nameCache) (string, error) {
 	switch d.Rewrite {
 	case store.RewriteExplode:
 		if len(d.Recipients) != 1 {
 			return "", fmt.Errorf("explode delivery %s has %d recipients, want 1", d.ID, len(d.Recipients))
 		}
-		return "To: " + visibleAs(fields, d.Recipients[0].Addr) + "\r\n", nil
+		return "To: " + names.get(d.MessageID, fields).visibleAs(d.Recipients[0].Addr) + "\r\n", nil
 	case store.RewriteBcc:
 		return "To: undisclosed-recipients:;\r\n", nil
 	}
@@ -207,7 +211,19 @@ func isOwnAuthResults(f rawField, authservID string) bool {
 // visibleAs formats addr for the To: of its own copy, with the display name
 // the original's To:/Cc: gave it, if any.
 func visibleAs(fields []rawField, addr string) string {
-	name := ""
+	return parseVisibleNames(fields).visibleAs(addr)
+}
+
+// visibleNames are the mailboxes of a header's To:/Cc: fields, parsed once:
+// an exploded message of n recipients would otherwise parse its n
+// addresses again for each of its n copies.
+type visibleNames struct {
+	list   []*mail.Address   // in header order; unparsable fields skipped
+	byAddr map[string]string // lowercased address -> first non-empty name
+}
+
+func parseVisibleNames(fields []rawField) *visibleNames {
+	v := &visibleNames{byAddr: map[string]string{}}
 	for _, f := range fields {
 		if !f.is("To") && !f.is("Cc") {
 			continue
@@ -217,14 +233,63 @@ func visibleAs(fields []rawField, addr string) string {
 			continue
 		}
 		for _, a := range list {
-			if strings.EqualFold(a.Address, addr) && a.Name != "" {
+			v.list = append(v.list, a)
+			if k := strings.ToLower(a.Address); a.Name != "" && v.byAddr[k] == "" {
+				v.byAddr[k] = a.Name
+			}
+		}
+	}
+	return v
+}
+
+// visibleAs is the first display name the header gives addr (compared
+// without case), as the To: of addr's own copy.
+func (v *visibleNames) visibleAs(addr string) string {
+	name := v.byAddr[strings.ToLower(addr)]
+	if name == "" {
+		// Unicode case folding can match where lowercasing does not.
+		for _, a := range v.list {
+			if a.Name != "" && strings.EqualFold(a.Address, addr) {
 				name = a.Name
 				break
 			}
 		}
-		if name != "" {
+	}
+	return (&mail.Address{Name: name, Address: addr}).String()
+}
+
+// nameCache keeps the visibleNames of the few messages being exploded at
+// a time, keyed by message ID. It is bounded: when full, an arbitrary
+// entry goes (it is rebuilt if needed). A nil cache parses every time.
+type nameCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]*visibleNames
+}
+
+func newNameCache(max int) *nameCache {
+	return &nameCache{max: max, m: make(map[string]*visibleNames, max)}
+}
+
+func (c *nameCache) get(id string, fields []rawField) *visibleNames {
+	if c == nil || id == "" {
+		return parseVisibleNames(fields)
+	}
+	c.mu.Lock()
+	v, ok := c.m[id]
+	c.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = parseVisibleNames(fields)
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		for k := range c.m {
+			delete(c.m, k)
 			break
 		}
 	}
-	return (&mail.Address{Name: name, Address: addr}).String()
+	c.m[id] = v
+	c.mu.Unlock()
+	return v
 }

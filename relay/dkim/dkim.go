@@ -58,6 +58,9 @@ func NewKeyring(keys []Key, fallback string) *Keyring {
 	return kr
 }
 
+// Empty reports whether the keyring has no key at all (nothing ever signs).
+func (kr *Keyring) Empty() bool { return kr == nil || len(kr.byDomain) == 0 }
+
 // For returns the keys to sign mail from fromDomain: the domain's own, else
 // those of its closest parent domain that has keys (d=brand.example still
 // aligns with From: news.brand.example under DMARC's relaxed alignment),

@@ -32,6 +32,12 @@ func (s *Store) Open(ctx context.Context, messageID string) (io.ReadCloser, erro
 	var body []byte
 	spilled := false
 	err := s.db.View(func(tx *bolt.Tx) error {
+		// An inline body is found without decoding the message record
+		// (an exploded copy opens its message once per recipient).
+		if b := tx.Bucket(bucketBodies).Get([]byte(messageID)); b != nil {
+			body = bytes.Clone(b)
+			return nil
+		}
 		m, err := getMsg(tx, messageID)
 		if err != nil {
 			return err
