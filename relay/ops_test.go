@@ -290,6 +290,12 @@ func TestMetricsLintAndNoAddresses(t *testing.T) {
 		v, _ := metricValue(t, r.reg, "bccguard_deliveries_total", map[string]string{"result": "delivered"})
 		return v == 3
 	})
+	// Outcomes are committed after the upstream's 250, in the background:
+	// wait until the queue has recorded them.
+	waitFor(t, "the queue to empty", func() bool {
+		v, _ := metricValue(t, r.reg, "bccguard_queue_deliveries", map[string]string{"state": "queued"})
+		return v == 0
+	})
 
 	problems, err := testutil.GatherAndLint(r.reg)
 	if err != nil {
