@@ -15,7 +15,8 @@ import (
 // The benchmarks run each workload on PostgreSQL and on the embedded store
 // in the same run, so the figures compare on one machine:
 //
-//	go test -run '^$' -bench . -benchtime 2000x ./relay/store/postgres/
+//	go test -run '^$' -bench AcceptDeliver -benchtime 3000x ./relay/store/postgres/
+//	go test -run '^$' -bench LargeMessage -benchtime 20x ./relay/store/postgres/
 //
 // The embedded store writes in b.TempDir (set TMPDIR to a real disk, not
 // tmpfs); PostgreSQL is the test server (pgtest). Both keep every fsync.
@@ -24,11 +25,7 @@ import (
 // once.
 const benchSessions = 20
 
-type benchStore interface {
-	store.Store
-}
-
-func benchBackends(b *testing.B, run func(b *testing.B, s benchStore)) {
+func benchBackends(b *testing.B, run func(b *testing.B, s store.Store)) {
 	b.Run("embedded", func(b *testing.B) {
 		s, err := embedded.Open(b.TempDir(), embedded.Options{})
 		if err != nil {
@@ -38,6 +35,7 @@ func benchBackends(b *testing.B, run func(b *testing.B, s benchStore)) {
 		run(b, s)
 	})
 	b.Run("postgres", func(b *testing.B) {
+		requirePostgres(b)
 		s := openAt(b, freshSchema(b), Options{})
 		run(b, s)
 	})
@@ -68,7 +66,7 @@ func parallel(b *testing.B, n int, job func(worker int) error) {
 // collects its message). Reports both phases and the whole in messages
 // per second.
 func BenchmarkAcceptDeliver(b *testing.B) {
-	benchBackends(b, func(b *testing.B, s benchStore) {
+	benchBackends(b, func(b *testing.B, s store.Store) {
 		data := make([]byte, 2<<10)
 		for i := range data {
 			data[i] = 'a' + byte(i%26)
@@ -130,7 +128,7 @@ func BenchmarkAcceptDeliver(b *testing.B) {
 // completed (which deletes it). MB/s and allocations per message show that
 // memory does not grow with the message.
 func BenchmarkLargeMessage(b *testing.B) {
-	benchBackends(b, func(b *testing.B, s benchStore) {
+	benchBackends(b, func(b *testing.B, s store.Store) {
 		piece := make([]byte, 64<<10)
 		for i := range piece {
 			piece[i] = byte(i * 31)

@@ -98,7 +98,7 @@ type bodyReader struct {
 	next   int    // the next chunk to fetch
 	buf    []byte // the current chunk
 	pooled *[chunkSize]byte
-	off    int    // read position in buf
+	off    int // read position in buf
 	err    error
 }
 

@@ -33,8 +33,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freshSchema returns the DSN of a new, empty schema in the run's database.
-func freshSchema(t testing.TB) string {
+// requirePostgres skips the test with BCCGUARD_SKIP_POSTGRES=1 and fails
+// it, saying why, when the run has no test database.
+func requirePostgres(t testing.TB) {
 	t.Helper()
 	if pgtest.Skipped() {
 		t.Skipf("%s=1: skipping a test that needs PostgreSQL", pgtest.SkipEnv)
@@ -42,5 +43,11 @@ func freshSchema(t testing.TB) string {
 	if testDB.err != nil {
 		t.Fatal(testDB.err)
 	}
+}
+
+// freshSchema returns the DSN of a new, empty schema in the run's database.
+func freshSchema(t testing.TB) string {
+	t.Helper()
+	requirePostgres(t)
 	return pgtest.Schema(t, testDB.dsn, fmt.Sprintf("s%d", testDB.n.Add(1)))
 }

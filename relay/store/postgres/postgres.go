@@ -10,7 +10,8 @@
 //   - message_chunks: the raw message as rows of 256 KiB of bytea (body.go
 //     says why not large objects), deleted with the message.
 //   - deliveries: one row per delivery with its state, attempt count, next
-//     attempt and lease (lease_owner, leased_until).
+//     attempt and lease (lease_owner, leased_until, lease_session), with a
+//     partial index of the due ones (next_attempt) and one by age.
 //   - holds, hold_approvals: the review records of quarantined messages,
 //     which outlive the messages; audit_log: the review audit log.
 //   - heartbeat: the row Ping writes; schema_migrations: what was applied.
@@ -28,9 +29,10 @@
 // current lease owner. Leases are durable and carry the store instance
 // that took them: Close frees its instance's leases (the process is going
 // away, so their attempts are over), while the leases of a replica that
-// died are taken over when they end. Times are the callers'
-// clocks: replicas must keep their clocks in sync (NTP), which the default
-// 15-minute lease makes a loose requirement.
+// died are taken over when they end. A final outcome on a message's last
+// pending delivery deletes the message in the same transaction. Times are
+// the callers' clocks: replicas must keep their clocks in sync (NTP),
+// which the default 15-minute lease makes a loose requirement.
 package postgres
 
 import (

@@ -38,40 +38,31 @@ func openAt(t testing.TB, dsn string, opts Options) *Store {
 	return s
 }
 
-// TestConformance runs the shared suite: with small bodies inline (the
-// default) and with every body through a temporary file and COPY.
-func TestConformance(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		limit int
-	}{
-		{"default", 0},
-		{"spool-all", -1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			opts := Options{InlineLimit: tc.limit}
-			dsns := map[store.Store]string{}
-			storetest.Run(t, func(t *testing.T) store.Store {
-				dsn := freshSchema(t)
-				s := openAt(t, dsn, opts)
-				dsns[s] = dsn
-				return s
-			}, storetest.WithReopen(func(t *testing.T, s store.Store) store.Store {
-				dsn := dsns[s]
-				if err := s.Close(); err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-				s2 := openAt(t, dsn, opts)
-				dsns[s2] = dsn
-				return s2
-			}))
-		})
-	}
+// TestPostgresConformance runs the shared suite. Its bodies straddle the
+// inline limit (128 KiB), so both paths are tested: small bodies in the
+// commit's one round trip, larger ones through a temporary file and COPY.
+func TestPostgresConformance(t *testing.T) {
+	requirePostgres(t) // one clear failure, not one per subtest
+	dsns := map[store.Store]string{}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		dsn := freshSchema(t)
+		s := openAt(t, dsn, Options{})
+		dsns[s] = dsn
+		return s
+	}, storetest.WithReopen(func(t *testing.T, s store.Store) store.Store {
+		dsn := dsns[s]
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		s2 := openAt(t, dsn, Options{})
+		dsns[s2] = dsn
+		return s2
+	}))
 }
 
-// TestMigrateConcurrent: replicas starting together on an empty database
+// TestPostgresMigrateConcurrent: replicas starting together on an empty database
 // apply each migration once; a later run has nothing to do.
-func TestMigrateConcurrent(t *testing.T) {
+func TestPostgresMigrateConcurrent(t *testing.T) {
 	dsn := freshSchema(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
@@ -116,11 +107,11 @@ func TestMigrateConcurrent(t *testing.T) {
 	}
 }
 
-// TestReplicasShareLeases: two stores (replicas) on one database: a lease
+// TestPostgresReplicasShareLeases: two stores (replicas) on one database: a lease
 // taken by one excludes the other until it ends; then the other takes the
 // work over and the first one's Complete is refused. Closing a replica
 // frees its leases at once.
-func TestReplicasShareLeases(t *testing.T) {
+func TestPostgresReplicasShareLeases(t *testing.T) {
 	dsn := freshSchema(t)
 	a, b := openAt(t, dsn, Options{}), openAt(t, dsn, Options{})
 	commitN(t, a, 1, 3)
@@ -156,9 +147,9 @@ func TestReplicasShareLeases(t *testing.T) {
 	}
 }
 
-// TestReplicasClaimConcurrently: workers of three replicas claiming and
+// TestPostgresReplicasClaimConcurrently: workers of three replicas claiming and
 // completing at once: every delivery exactly once.
-func TestReplicasClaimConcurrently(t *testing.T) {
+func TestPostgresReplicasClaimConcurrently(t *testing.T) {
 	dsn := freshSchema(t)
 	stores := []*Store{openAt(t, dsn, Options{}), openAt(t, dsn, Options{}), openAt(t, dsn, Options{})}
 	commitN(t, stores[0], 60, 4)
@@ -210,9 +201,9 @@ func TestReplicasClaimConcurrently(t *testing.T) {
 	}
 }
 
-// TestSynchronousCommitForced: a session default of synchronous_commit=off
+// TestPostgresSynchronousCommitForced: a session default of synchronous_commit=off
 // (here from the DSN) is turned back on, so commits are durable on return.
-func TestSynchronousCommitForced(t *testing.T) {
+func TestPostgresSynchronousCommitForced(t *testing.T) {
 	dsn := freshSchema(t) + "&synchronous_commit=off"
 	s := openAt(t, dsn, Options{})
 	var v string
@@ -221,9 +212,9 @@ func TestSynchronousCommitForced(t *testing.T) {
 	}
 }
 
-// TestTextColumnsSanitized: NUL bytes and invalid UTF-8, which PostgreSQL
+// TestPostgresTextColumnsSanitized: NUL bytes and invalid UTF-8, which PostgreSQL
 // refuses in text, do not make an outcome or an audit entry fail.
-func TestTextColumnsSanitized(t *testing.T) {
+func TestPostgresTextColumnsSanitized(t *testing.T) {
 	s := openAt(t, freshSchema(t), Options{})
 	commitN(t, s, 1, 1)
 	cs, err := s.Claim(bg, "w\x00", time.Now(), 1, time.Minute)
@@ -246,9 +237,9 @@ func TestTextColumnsSanitized(t *testing.T) {
 	}
 }
 
-// TestNoSpaceMapping: a disk-full error from PostgreSQL (SQLSTATE 53100) or
+// TestPostgresNoSpaceMapping: a disk-full error from PostgreSQL (SQLSTATE 53100) or
 // from the local spool folder is store.ErrNoSpace; other errors are not.
-func TestNoSpaceMapping(t *testing.T) {
+func TestPostgresNoSpaceMapping(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		want bool
@@ -264,10 +255,10 @@ func TestNoSpaceMapping(t *testing.T) {
 	}
 }
 
-// TestLargeBodyMemory: committing and reading back a 32 MiB message
+// TestPostgresLargeBodyMemory: committing and reading back a 32 MiB message
 // allocates a small, fixed amount, not the message: it is streamed through
 // a temporary file, COPY and one chunk at a time.
-func TestLargeBodyMemory(t *testing.T) {
+func TestPostgresLargeBodyMemory(t *testing.T) {
 	s := openAt(t, freshSchema(t), Options{})
 	const size = 32 << 20
 	chunk := make([]byte, 64<<10)
@@ -301,7 +292,7 @@ func TestLargeBodyMemory(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("commit and read of %d MiB allocated %.1f MiB", size>>20, float64(alloc)/(1<<20))
-	if alloc > size/8 {
+	if alloc > size/8 && !raceEnabled {
 		t.Fatalf("commit and read of %d MiB allocated %d MiB: memory grows with the message", size>>20, alloc>>20)
 	}
 	want := sha256.New()
