@@ -22,6 +22,10 @@ func (s *Server) redactText(text string) string {
 	return addrLike.ReplaceAllStringFunc(text, s.redact)
 }
 
+// RedactText is redactText for the other parts of bccguard that log text
+// which may carry addresses (the review service's filters, sign-in names).
+func (s *Server) RedactText(text string) string { return s.redactText(text) }
+
 // redactingPrinter passes go-smtp's server log (panics, connection errors)
 // through redactText before it reaches slog.
 type redactingPrinter struct {

@@ -142,7 +142,7 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	rev, err := newReview(cfg, st, log, reg, srv.Wake)
+	rev, err := newReview(cfg, st, log, reg, srv.Wake, srv.RedactText)
 	if err != nil {
 		return err
 	}
@@ -231,10 +231,10 @@ func reload(srv *relay.Server, users relay.Authenticator, cfgPath string, log *s
 }
 
 // newReview builds the quarantine review service over the store.
-func newReview(cfg *config.Config, st review.Store, log *slog.Logger, reg prometheus.Registerer, wake func()) (*review.Service, error) {
+func newReview(cfg *config.Config, st review.Store, log *slog.Logger, reg prometheus.Registerer, wake func(), redact func(string) string) (*review.Service, error) {
 	return review.New(review.Options{
 		Store: st, Config: cfg.Quarantine, Logger: log.With("component", "review"),
-		Registerer: reg, Hostname: cfg.Hostname, Wake: wake,
+		Registerer: reg, Hostname: cfg.Hostname, Wake: wake, Redact: redact,
 	})
 }
 

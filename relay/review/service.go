@@ -95,6 +95,9 @@ type Options struct {
 	ExpiryInterval time.Duration
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// Redact replaces addresses in text bound for the log (a bulk
+	// action's filter can name a sender); nil logs text as it is.
+	Redact func(string) string
 }
 
 // Service carries out review actions. Create it with New; it is safe for
@@ -106,6 +109,7 @@ type Service struct {
 	log      *slog.Logger
 	metrics  *metrics
 	hostname string
+	redact   func(string) string
 	wake     func()
 	interval time.Duration
 	now      func() time.Time
@@ -134,6 +138,7 @@ func New(o Options) (*Service, error) {
 		fourEyes: map[string]bool{},
 		log:      o.Logger,
 		hostname: o.Hostname,
+		redact:   o.Redact,
 		wake:     o.Wake,
 		interval: o.ExpiryInterval,
 		now:      o.Now,
@@ -202,8 +207,12 @@ func (s *Service) record(ctx context.Context, a Actor, action, target string, er
 		if CodeOf(err) == CodeInternal {
 			lvl = slog.LevelError
 		}
-		s.log.Log(ctx, lvl, "quarantine action failed", "action", action, "target", target,
-			"actor", a.Name, "via", a.Via, "outcome", outcome, "err", err)
+		logTarget, logErr := target, err.Error()
+		if s.redact != nil {
+			logTarget, logErr = s.redact(target), s.redact(logErr)
+		}
+		s.log.Log(ctx, lvl, "quarantine action failed", "action", action, "target", logTarget,
+			"actor", a.Name, "via", a.Via, "outcome", outcome, "err", logErr)
 	}
 	// The audit entry outlives the request: a client that hangs up must
 	// not leave an action unaudited.

@@ -69,7 +69,8 @@ func (p *Pages) signin(w http.ResponseWriter, r *http.Request) {
 		a = p.users.Verify(user, pass)
 	}
 	if a == nil || !a.CanView() {
-		p.log.Warn("review page sign-in failed", "user", user, "remote", r.RemoteAddr)
+		// The typed name is not logged: people paste passwords into it.
+		p.log.Warn("review page sign-in failed", "remote", r.RemoteAddr)
 		pg := signinPage{Next: next, User: user, Token: p.signinToken(c.Value),
 			Error: "Wrong user name or password."}
 		p.render(w, r, http.StatusUnauthorized, "signin", nil, pg)
