@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -14,11 +13,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/bccguard/bccguard/relay/store"
+	"github.com/bccguard/bccguard/relay/store/spill"
 )
-
-// fileBufSize is the write buffer of a spilled body: a fixed amount of
-// memory per session, whatever the message size.
-const fileBufSize = 64 << 10
 
 type spoolState int
 
@@ -36,12 +32,10 @@ const (
 type spool struct {
 	s    *Store
 	id   string
-	size int64
-	buf  []byte
-	// spilled: the body is in spool/<ID>; f and w are set while writing.
+	body *spill.Body
+	// spilled: the body is in spool/<ID> (set when the file is created, and
+	// kept after it is closed, so discard knows to remove it).
 	spilled bool
-	f       *os.File
-	w       *bufio.Writer
 	err     error // first write error; the spool can then only be aborted
 	state   spoolState
 }
@@ -57,7 +51,9 @@ func (s *Store) NewSpool(ctx context.Context) (store.Spool, string, error) {
 		return nil, "", err
 	}
 	id := s.ids.next()
-	return &spool{s: s, id: id}, id, nil
+	sp := &spool{s: s, id: id}
+	sp.body = spill.New(s.inlineLimit, sp.createFile)
+	return sp, id, nil
 }
 
 func (sp *spool) path() string { return filepath.Join(sp.s.spoolDir, sp.id) }
@@ -70,19 +66,7 @@ func (sp *spool) Write(p []byte) (int, error) {
 	case sp.err != nil:
 		return 0, sp.err
 	}
-	if !sp.spilled && int64(len(sp.buf))+int64(len(p)) < int64(sp.s.inlineLimit) {
-		sp.buf = appendCapped(sp.buf, p, sp.s.inlineLimit)
-		sp.size += int64(len(p))
-		return len(p), nil
-	}
-	if !sp.spilled {
-		if err := sp.spill(); err != nil {
-			sp.err = err
-			return 0, err
-		}
-	}
-	n, err := sp.w.Write(p)
-	sp.size += int64(n)
+	n, err := sp.body.Write(p)
 	if err != nil {
 		sp.err = ioErr("write spool file", err)
 		return n, sp.err
@@ -90,33 +74,13 @@ func (sp *spool) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// appendCapped appends like append but never grows buf's capacity beyond
-// limit, so an inline body costs at most the limit.
-func appendCapped(buf, p []byte, limit int) []byte {
-	need := len(buf) + len(p)
-	if need > cap(buf) {
-		c := max(2*cap(buf), need, 4<<10)
-		c = min(c, max(limit, need))
-		nb := make([]byte, len(buf), c)
-		copy(nb, buf)
-		buf = nb
-	}
-	return append(buf, p...)
-}
-
-// spill moves the body to its file; from now on it streams.
-func (sp *spool) spill() error {
+// createFile opens spool/<ID> when the body outgrows the inline limit.
+func (sp *spool) createFile() (*os.File, error) {
 	f, err := os.OpenFile(sp.path(), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return ioErr("create spool file", err)
+	if err == nil {
+		sp.spilled = true
 	}
-	sp.spilled, sp.f = true, f
-	sp.w = bufio.NewWriterSize(f, fileBufSize)
-	if _, err := sp.w.Write(sp.buf); err != nil {
-		return ioErr("write spool file", err)
-	}
-	sp.buf = nil
-	return nil
+	return f, err
 }
 
 // Abort discards an uncommitted spool; after Commit it does nothing.
@@ -130,11 +94,7 @@ func (sp *spool) Abort() error {
 
 // discard drops the buffer and removes the file, if any.
 func (sp *spool) discard() error {
-	sp.buf = nil
-	if sp.f != nil {
-		sp.f.Close()
-		sp.f, sp.w = nil, nil
-	}
+	sp.body.Drop()
 	if !sp.spilled {
 		return nil
 	}
@@ -193,7 +153,7 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 
 	now := time.Now().UTC()
 	msg.ID = sp.id
-	msg.Size = sp.size // always the truth: it is what Open will return
+	msg.Size = sp.body.Size() // always the truth: it is what Open will return
 	if msg.ReceivedAt.IsZero() {
 		msg.ReceivedAt = now
 	}
@@ -223,7 +183,7 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 		}
 	}
 	id := []byte(sp.id)
-	body := sp.buf
+	body := sp.body.Inline()
 
 	err = s.batch.do(func(tx *bolt.Tx) error {
 		msgs := tx.Bucket(bucketMessages)
@@ -252,25 +212,27 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 		var ce *commitError
 		if errors.As(err, &ce) && !isNoSpace(err) && rec.Spilled {
 			s.log.Error("commit failed; keeping the body file until the next start checks it", "id", sp.id, "err", err)
-			sp.state, sp.spilled, sp.buf = spoolDone, false, nil
+			sp.state, sp.spilled = spoolDone, false
+			sp.body.Drop()
 		}
 		return "", ioErr("commit "+sp.id, err)
 	}
 	sp.state = spoolCommitted
-	sp.buf = nil
+	sp.body.Drop()
 	return sp.id, nil
 }
 
 // syncFile makes a spilled body durable: data, then the directory entry.
 func (sp *spool) syncFile() error {
-	if err := sp.w.Flush(); err != nil {
+	f, err := sp.body.File()
+	if err != nil {
 		return ioErr("write spool file", err)
 	}
-	if err := datasync(sp.f); err != nil {
+	if err := datasync(f); err != nil {
 		return ioErr("sync spool file", err)
 	}
-	err := sp.f.Close()
-	sp.f, sp.w = nil, nil
+	err = f.Close()
+	sp.body.Drop() // the file is closed; Drop's second Close is harmless
 	if err != nil {
 		return ioErr("close spool file", err)
 	}

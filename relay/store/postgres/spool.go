@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,11 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bccguard/bccguard/relay/store"
+	"github.com/bccguard/bccguard/relay/store/spill"
 )
-
-// fileBufSize is the write buffer of a body spooled to a temporary file: a
-// fixed amount of memory per session, whatever the message size.
-const fileBufSize = 64 << 10
 
 type spoolState int
 
@@ -41,11 +37,8 @@ const (
 type spool struct {
 	s     *Store
 	id    string
-	size  int64
-	buf   []byte
-	f     *os.File      // the temporary file, once the body outgrew InlineLimit
-	w     *bufio.Writer // buffers writes to f
-	err   error         // first write error; the spool can then only be aborted
+	body  *spill.Body // in memory, or in an unlinked temporary file
+	err   error       // first write error; the spool can then only be aborted
 	state spoolState
 }
 
@@ -57,7 +50,9 @@ func (s *Store) NewSpool(ctx context.Context) (store.Spool, string, error) {
 	}
 	defer s.leave()
 	id := newMessageID()
-	return &spool{s: s, id: id}, id, nil
+	sp := &spool{s: s, id: id}
+	sp.body = spill.New(s.inlineLimit, sp.createFile)
+	return sp, id, nil
 }
 
 // Write appends p to the message.
@@ -68,19 +63,7 @@ func (sp *spool) Write(p []byte) (int, error) {
 	case sp.err != nil:
 		return 0, sp.err
 	}
-	if sp.f == nil && int64(len(sp.buf))+int64(len(p)) < int64(sp.s.inlineLimit) {
-		sp.buf = appendCapped(sp.buf, p, sp.s.inlineLimit)
-		sp.size += int64(len(p))
-		return len(p), nil
-	}
-	if sp.f == nil {
-		if err := sp.spill(); err != nil {
-			sp.err = err
-			return 0, err
-		}
-	}
-	n, err := sp.w.Write(p)
-	sp.size += int64(n)
+	n, err := sp.body.Write(p)
 	if err != nil {
 		sp.err = pgErr("write spool file", err)
 		return n, sp.err
@@ -88,36 +71,17 @@ func (sp *spool) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// appendCapped appends like append but never grows buf's capacity beyond
-// limit, so an inline body costs at most the limit.
-func appendCapped(buf, p []byte, limit int) []byte {
-	need := len(buf) + len(p)
-	if need > cap(buf) {
-		c := max(2*cap(buf), need, 4<<10)
-		c = min(c, max(limit, need))
-		nb := make([]byte, len(buf), c)
-		copy(nb, buf)
-		buf = nb
-	}
-	return append(buf, p...)
-}
-
-// spill moves the body to a temporary file; from now on it streams there.
-func (sp *spool) spill() error {
+// createFile opens the temporary file a body moves to once it outgrows
+// InlineLimit.
+func (sp *spool) createFile() (*os.File, error) {
 	f, err := os.CreateTemp(sp.s.tempDir, "bccguard-spool-*")
 	if err != nil {
-		return pgErr("create spool file", err)
+		return nil, err
 	}
 	// Removed at once: the open file is all we need, and a crash leaves
 	// nothing behind. (Where removing an open file fails, discard does.)
 	_ = os.Remove(f.Name())
-	sp.f = f
-	sp.w = bufio.NewWriterSize(f, fileBufSize)
-	if _, err := sp.w.Write(sp.buf); err != nil {
-		return pgErr("write spool file", err)
-	}
-	sp.buf = nil
-	return nil
+	return f, nil
 }
 
 // Abort discards an uncommitted spool; after Commit it does nothing.
@@ -131,11 +95,8 @@ func (sp *spool) Abort() error {
 }
 
 func (sp *spool) discard() {
-	sp.buf = nil
-	if sp.f != nil {
-		sp.f.Close()
-		_ = os.Remove(sp.f.Name())
-		sp.f, sp.w = nil, nil
+	if f := sp.body.Drop(); f != nil {
+		_ = os.Remove(f.Name())
 	}
 }
 
@@ -195,7 +156,7 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 
 	now := dbTime(time.Now())
 	msg.ID = sp.id
-	msg.Size = sp.size // always the truth: it is what Open will return
+	msg.Size = sp.body.Size() // always the truth: it is what Open will return
 	if msg.ReceivedAt.IsZero() {
 		msg.ReceivedAt = now
 	}
@@ -204,7 +165,7 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 	if err != nil {
 		return "", fmt.Errorf("postgres: encode message: %w", err)
 	}
-	chunks := int((sp.size + chunkSize - 1) / chunkSize)
+	chunks := int((sp.body.Size() + chunkSize - 1) / chunkSize)
 
 	// Everything after the message row, in one batch.
 	rest := &pgx.Batch{}
@@ -220,13 +181,13 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 			text(msg.Client.IP), text(msg.Client.User), record)
 	}
 
-	if sp.f == nil {
+	if !sp.body.Spilled() {
 		// One round trip: a batch without BEGIN runs as one implicit
 		// transaction, committed (and flushed) at its end.
 		b := &pgx.Batch{}
 		b.Queue(sqlInsertMessage, sp.id, msg.ReceivedAt, msg.Size, chunks, len(deliveries), record)
-		if len(sp.buf) > 0 {
-			b.Queue(sqlInsertChunk, sp.id, 0, sp.buf)
+		if inline := sp.body.Inline(); len(inline) > 0 {
+			b.Queue(sqlInsertChunk, sp.id, 0, inline)
 		}
 		b.QueuedQueries = append(b.QueuedQueries, rest.QueuedQueries...)
 		err = s.pool.SendBatch(ctx, b).Close()
@@ -255,15 +216,16 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 
 // copyBody streams the spooled file into message_chunks with COPY.
 func (sp *spool) copyBody(ctx context.Context, tx pgx.Tx, chunks int) error {
-	if err := sp.w.Flush(); err != nil {
+	f, err := sp.body.File()
+	if err != nil {
 		return fmt.Errorf("write spool file: %w", err)
 	}
-	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind spool file: %w", err)
 	}
 	buf := chunkBufs.Get().(*[chunkSize]byte)
 	defer chunkBufs.Put(buf)
-	src := &chunkSource{id: sp.id, r: sp.f, left: sp.size, buf: buf[:]}
+	src := &chunkSource{id: sp.id, r: f, left: sp.body.Size(), buf: buf[:]}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"message_chunks"}, []string{"message_id", "seq", "data"}, src)
 	if err != nil {
 		return err
