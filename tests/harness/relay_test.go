@@ -42,6 +42,9 @@ listeners:
 	if rss := r.PeakRSS(); rss < 8<<20 || rss > 1<<30 {
 		t.Errorf("peak RSS %d", rss)
 	}
+	// The harness knows the relay is up from its SMTP greeting; the log
+	// line may come a moment later, and a kill before it would lose it.
+	Eventually(t, 30*time.Second, "first ready log line", func() bool { return strings.Contains(r.Logs(), "fakerelay ready") })
 	pid := r.PID()
 	r.Kill()
 	if r.Running() {
@@ -51,7 +54,7 @@ listeners:
 	if r.PID() == pid || !r.Running() {
 		t.Fatal("Restart did not start a new process")
 	}
-	Eventually(t, 5*time.Second, "ready log line", func() bool { return strings.Count(r.Logs(), "fakerelay ready") == 2 })
+	Eventually(t, 30*time.Second, "ready log line", func() bool { return strings.Count(r.Logs(), "fakerelay ready") == 2 })
 	if code := r.Stop(); code != 0 {
 		t.Errorf("exit code after SIGTERM: %d\n%s", code, r.Logs())
 	}
