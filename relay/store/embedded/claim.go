@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -81,7 +82,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 			}
 			m := msgs[d.MessageID]
 			if m == nil {
-				if m, err = getMsg(tx, d.MessageID); err != nil {
+				if m, err = s.claimMsg(tx, d.MessageID); err != nil {
 					return err
 				}
 				msgs[d.MessageID] = m
@@ -97,6 +98,46 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 		s.leases[c.Delivery.ID] = &heldLease{owner: owner, until: until}
 	}
 	return out, nil
+}
+
+// maxClaimMsgs bounds claimMsgs: enough for the messages the workers are
+// on, small enough to keep memory flat (a record with 500 recipients
+// decodes to some tens of KiB).
+const maxClaimMsgs = 64
+
+// cachedMsg is a decoded message record and the exact bytes it was decoded
+// from. A hit requires the stored bytes to be identical, so a record
+// rewritten since (a quarantine release) is decoded afresh: the cache can
+// never return anything but what getMsg would.
+type cachedMsg struct {
+	raw []byte
+	rec *msgRecord
+}
+
+// claimMsg is getMsg through claimMsgs; the caller holds s.mu. Comparing
+// the record's bytes (a memcmp on the mmap) costs a small fraction of
+// decoding its JSON. The returned record is shared between claims, as it
+// already was between the deliveries of one Claim: callers treat the
+// Claimed message as read-only.
+func (s *Store) claimMsg(tx *bolt.Tx, id string) (*msgRecord, error) {
+	v := tx.Bucket(bucketMessages).Get([]byte(id))
+	if c := s.claimMsgs[id]; c != nil && v != nil && bytes.Equal(c.raw, v) {
+		return c.rec, nil
+	}
+	m, err := getMsg(tx, id)
+	if err != nil {
+		delete(s.claimMsgs, id)
+		return nil, err
+	}
+	if len(s.claimMsgs) >= maxClaimMsgs {
+		for k := range s.claimMsgs { // evict one, arbitrary
+			delete(s.claimMsgs, k)
+			break
+		}
+	}
+	// v is only valid during tx: keep a copy.
+	s.claimMsgs[id] = &cachedMsg{raw: bytes.Clone(v), rec: m}
+	return m, nil
 }
 
 // Complete records an attempt's outcome and releases the lease.
@@ -212,6 +253,7 @@ func (s *Store) applyOutcome(tx *bolt.Tx, d *store.Delivery, l *heldLease, out s
 		dDeferred++
 	}
 	var bodyFile string
+	msgGone := false
 	if out.State.Final() {
 		open := tx.Bucket(bucketOpen)
 		mid := []byte(d.MessageID)
@@ -230,13 +272,17 @@ func (s *Store) applyOutcome(tx *bolt.Tx, d *store.Delivery, l *heldLease, out s
 			if err := deleteMessage(tx, d.MessageID); err != nil {
 				return err
 			}
+			msgGone = true
 		}
 	}
-	id := d.ID
+	id, msgID := d.ID, d.MessageID
 	tx.OnCommit(func() {
 		s.mu.Lock()
 		if s.leases[id] == l {
 			delete(s.leases, id)
+		}
+		if msgGone {
+			delete(s.claimMsgs, msgID)
 		}
 		s.mu.Unlock()
 		s.pending.Add(dPending)
