@@ -24,10 +24,10 @@ const (
 	spoolDone // aborted, or failed and cleaned up
 )
 
-// spool is a store.Spool, used by one session at a time. Small bodies stay in buf and are written into the
-// commit transaction (sharing its fsync with other sessions); once a body
-// reaches the inline limit it moves to the file spool/<ID> and streams
-// there. The file is named for its message from the start: until the
+// spool is a store.Spool, used by one session at a time. Small bodies stay
+// in memory and are written into the commit transaction (sharing its fsync
+// with other sessions); once a body reaches the inline limit it moves to
+// the file spool/<ID> and streams there. The file is named for its message from the start: until the
 // record commits, it is an orphan that Abort, or the next Open, removes.
 type spool struct {
 	s    *Store
