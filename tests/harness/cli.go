@@ -45,14 +45,19 @@ func (c CLIResult) String() string {
 // RunCLI runs the bccguard binary with args (no relay needed).
 func RunCLI(t testing.TB, args ...string) CLIResult {
 	t.Helper()
-	bin := Binary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), CLITimeout)
+	return runTool("", Binary(t), CLITimeout, args)
+}
+
+// runTool runs bin with args, bounded by timeout, and returns its run;
+// name labels it in failure output ("" for bccguard itself).
+func runTool(name, bin string, timeout time.Duration, args []string) CLIResult {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	res := CLIResult{Args: args, Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+	res := CLIResult{Name: name, Args: args, Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

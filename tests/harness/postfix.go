@@ -1,9 +1,6 @@
 package harness
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -145,25 +142,6 @@ func (s *PostfixSink) Stop() {
 // decides what exit code it expects.
 func SMTPSource(t testing.TB, addr string, args ...string) CLIResult {
 	t.Helper()
-	bin := Tool(t, "smtp-source")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	argv := append(append([]string{}, args...), addr)
-	cmd := exec.CommandContext(ctx, bin, argv...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := CLIResult{Name: "smtp-source", Args: argv, Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitCode()
-	default:
-		res.ExitCode = -1
-	}
-	if ctx.Err() != nil {
-		res.ExitCode, res.Err = -1, ctx.Err()
-	}
-	return res
+	return runTool("smtp-source", Tool(t, "smtp-source"), 3*time.Minute, argv)
 }
