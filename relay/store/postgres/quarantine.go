@@ -131,14 +131,8 @@ func (s *Store) Holds(ctx context.Context, f store.HoldFilter) ([]store.Hold, in
 	}
 	defer s.leave()
 	offset, limit := page(f.Offset, f.Limit)
-	var (
-		conds []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf(cond, len(args)))
-	}
+	var c conds
+	add := c.add
 	if len(f.States) > 0 {
 		states := make([]string, len(f.States))
 		for i, st := range f.States {
@@ -164,10 +158,7 @@ func (s *Store) Holds(ctx context.Context, f store.HoldFilter) ([]store.Hold, in
 	if !f.HeldAfter.IsZero() {
 		add("h.received_at > $%d", dbTime(f.HeldAfter))
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
-	}
+	where, args := c.where(), c.args
 	// The count and the page in one round trip.
 	b := &pgx.Batch{}
 	var total int
@@ -413,14 +404,8 @@ func (s *Store) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEn
 	}
 	defer s.leave()
 	offset, limit := page(f.Offset, f.Limit)
-	var (
-		conds []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf(cond, len(args)))
-	}
+	var c conds
+	add := c.add
 	if f.Actor != "" {
 		add("actor = $%d", text(f.Actor))
 	}
@@ -430,10 +415,7 @@ func (s *Store) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEn
 	if !f.Since.IsZero() {
 		add("at >= $%d", dbTime(f.Since))
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
-	}
+	where, args := c.where(), c.args
 	args = append(args, offset, limit)
 	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, target, outcome, detail FROM audit_log`+where+
 		fmt.Sprintf(` ORDER BY id DESC OFFSET $%d LIMIT $%d`, len(args)-1, len(args)), args...)

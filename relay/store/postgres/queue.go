@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -253,10 +252,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // deliveryWhere turns a filter into a WHERE clause and its arguments.
 func deliveryWhere(f store.Filter) (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
+	var c conds
 	if len(f.States) > 0 {
 		states := make([]string, len(f.States))
 		pendingOnly := true
@@ -265,19 +261,14 @@ func deliveryWhere(f store.Filter) (string, []any) {
 			pendingOnly = pendingOnly && !st.Final()
 		}
 		if pendingOnly { // lets the planner use the partial indexes
-			conds = append(conds, `state IN ('queued', 'deferred')`)
+			c.literal(`state IN ('queued', 'deferred')`)
 		}
-		args = append(args, states)
-		conds = append(conds, fmt.Sprintf("state = ANY($%d)", len(args)))
+		c.add("state = ANY($%d)", states)
 	}
 	if f.MessageID != "" {
-		args = append(args, f.MessageID)
-		conds = append(conds, fmt.Sprintf("message_id = $%d", len(args)))
+		c.add("message_id = $%d", f.MessageID)
 	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return c.where(), c.args
 }
 
 // List returns deliveries matching f, oldest first (by creation, then
