@@ -21,6 +21,7 @@ import (
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 )
@@ -36,31 +37,13 @@ const (
 
 var ctx = context.Background()
 
-// clock is the service's time, moved by tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a Service over a real embedded store in a temp folder, behind the
 // real admin handler.
 type env struct {
 	st      *embedded.Store
 	svc     *review.Service
 	reg     *prometheus.Registry
-	clock   *clock
+	clock   *reviewtest.Clock
 	wakes   atomic.Int32
 	handler http.Handler
 	logs    *strings.Builder
@@ -92,7 +75,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, reg: prometheus.NewRegistry(), clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: &strings.Builder{}}
+	e := &env{st: st, reg: prometheus.NewRegistry(), clock: reviewtest.NewClock(), logs: &strings.Builder{}}
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(lockedWriter{&logMu, e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := review.Options{
@@ -195,23 +178,10 @@ func (e *env) hold(t *testing.T, h holdSpec) string {
 		env.Recipients = append(env.Recipients, store.Recipient{Addr: r})
 		q.Visible = append(q.Visible, store.VisibleRecipient{Name: "Name of " + r, Address: r, Field: "to"})
 	}
-	sp, _, err := e.st.NewSpool(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Abort()
-	if _, err := io.WriteString(sp, h.raw); err != nil {
-		t.Fatal(err)
-	}
-	hl := strings.Index(h.raw, "\r\n\r\n") + 4
-	id, err := sp.Commit(ctx, store.Message{
+	return reviewtest.Hold(t, e.st, h.raw, store.Message{
 		Envelope: env, Client: store.Client{Listener: "smtp", IP: h.ip, User: h.user},
-		ReceivedAt: recv, HeaderLen: int64(hl), Quarantine: q,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+		ReceivedAt: recv, Quarantine: q,
+	})
 }
 
 func defaultMessage(rcpts []string) string {
@@ -240,20 +210,12 @@ func (e *env) claimAll(t *testing.T) []store.Claimed {
 // audit returns the audit entries about target, newest first.
 func (e *env) audit(t *testing.T, target string) []store.AuditEntry {
 	t.Helper()
-	es, err := e.st.Audit(ctx, store.AuditFilter{Target: target, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return es
+	return reviewtest.Audit(t, e.st, target)
 }
 
 func (e *env) state(t *testing.T, id string) store.HoldState {
 	t.Helper()
-	h, err := e.st.Hold(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.State
+	return reviewtest.State(t, e.st, id)
 }
 
 // cred sets one kind of credential on a request.

@@ -20,6 +20,7 @@ import (
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/review/web"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
@@ -29,31 +30,13 @@ const password = "correct horse battery"
 
 var ctx = context.Background()
 
-// clock is the time of the service and the pages, moved by tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is the real admin handler (API and pages) over a review.Service on
 // an embedded store in a temporary folder, served by httptest.
 type env struct {
 	st    *embedded.Store
 	svc   *review.Service
 	pages *web.Pages
-	clock *clock
+	clock *reviewtest.Clock
 	srv   *httptest.Server
 	logs  *lockedBuilder
 }
@@ -87,7 +70,7 @@ func newEnv(t *testing.T, fourEyes ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: &lockedBuilder{}}
+	e := &env{st: st, clock: reviewtest.NewClock(), logs: &lockedBuilder{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	qc := config.Defaults().Quarantine
 	qc.FourEyesRules = fourEyes
@@ -299,41 +282,21 @@ func (e *env) hold(t *testing.T, h holdSpec) string {
 		"MIME-Version: 1.0\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\n" +
 		"\r\n" + h.body
-	sp, _, err := e.st.NewSpool(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Abort()
-	if _, err := io.WriteString(sp, raw); err != nil {
-		t.Fatal(err)
-	}
-	id, err := sp.Commit(ctx, store.Message{
+	return reviewtest.Hold(t, e.st, raw, store.Message{
 		Envelope: env, Client: store.Client{Listener: "submission", IP: h.ip, User: h.user, Helo: "crm.shop.example"},
-		ReceivedAt: recv, HeaderLen: int64(strings.Index(raw, "\r\n\r\n") + 4), Quarantine: q,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+		ReceivedAt: recv, Quarantine: q,
+	})
 }
 
 func (e *env) state(t *testing.T, id string) store.HoldState {
 	t.Helper()
-	h, err := e.st.Hold(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.State
+	return reviewtest.State(t, e.st, id)
 }
 
 // audit returns the audit entries about target, newest first.
 func (e *env) audit(t *testing.T, target string) []store.AuditEntry {
 	t.Helper()
-	es, err := e.st.Audit(ctx, store.AuditFilter{Target: target, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return es
+	return reviewtest.Audit(t, e.st, target)
 }
 
 // deliveries returns the deliveries queued for message id.

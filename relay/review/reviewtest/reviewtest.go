@@ -1,0 +1,80 @@
+// Package reviewtest has what the review service's tests and the review
+// pages' tests both need: a clock they can move and a way to put held
+// messages in a real store as the relay does.
+package reviewtest
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+// Clock is the service's time, moved by tests.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts a clock at now, to the second.
+func NewClock() *Clock { return &Clock{t: time.Now().UTC().Truncate(time.Second)} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock on by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Hold commits raw as a quarantined message (msg.Quarantine set, no
+// deliveries), as the relay does, and returns its ID. HeaderLen is taken
+// from raw.
+func Hold(t testing.TB, st store.Store, raw string, msg store.Message) string {
+	t.Helper()
+	ctx := context.Background()
+	sp, _, err := st.NewSpool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Abort()
+	if _, err := io.WriteString(sp, raw); err != nil {
+		t.Fatal(err)
+	}
+	msg.HeaderLen = int64(strings.Index(raw, "\r\n\r\n") + 4)
+	id, err := sp.Commit(ctx, msg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// State is the state of hold id.
+func State(t testing.TB, st store.QuarantineStore, id string) store.HoldState {
+	t.Helper()
+	h, err := st.Hold(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.State
+}
+
+// Audit returns the audit entries about target, newest first.
+func Audit(t testing.TB, st store.QuarantineStore, target string) []store.AuditEntry {
+	t.Helper()
+	es, err := st.Audit(context.Background(), store.AuditFilter{Target: target, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
