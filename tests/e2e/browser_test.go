@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"mime"
 	"os"
@@ -67,7 +66,7 @@ admin:
 
 	// Three held messages, the survey last (the list shows it first).
 	exportTo := []string{"agency@example.net"}
-	harness.Send(t, r.Addr(), "sales@brand.example", exportTo, customerListMessage(200))
+	harness.Send(t, r.Addr(), "sales@brand.example", exportTo, customerExport(200))
 	var invited []string
 	var invitedTo []string
 	for _, x := range surveyRecipients[:5] {
@@ -293,39 +292,4 @@ func screenshot(t *testing.T, b *harness.Browser, name string, full bool) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s", path)
-}
-
-// customerListMessage is a one-to-one message carrying a CSV export of n
-// customers: what the body scan holds.
-func customerListMessage(n int) []byte {
-	var csv strings.Builder
-	csv.WriteString("name,email,city\r\n")
-	for i := range n {
-		fmt.Fprintf(&csv, "Customer %03d,customer%03d@example.com,Springfield\r\n", i, i)
-	}
-	enc := base64.StdEncoding.EncodeToString([]byte(csv.String()))
-	var b64 strings.Builder
-	for len(enc) > 76 {
-		b64.WriteString(enc[:76] + "\r\n")
-		enc = enc[76:]
-	}
-	b64.WriteString(enc + "\r\n")
-	return []byte("From: Sales Team <sales@brand.example>\r\n" +
-		"To: Partner Agency <agency@example.net>\r\n" +
-		"Subject: the customer list you asked for\r\n" +
-		"Date: Sat, 21 Nov 2026 08:00:00 +0000\r\n" +
-		"MIME-Version: 1.0\r\n" +
-		"Content-Type: multipart/mixed; boundary=\"=_export\"\r\n" +
-		"\r\n" +
-		"--=_export\r\n" +
-		"Content-Type: text/plain; charset=utf-8\r\n" +
-		"\r\n" +
-		"Here is the export.\r\n" +
-		"--=_export\r\n" +
-		"Content-Type: text/csv; name=\"customers.csv\"\r\n" +
-		"Content-Disposition: attachment; filename=\"customers.csv\"\r\n" +
-		"Content-Transfer-Encoding: base64\r\n" +
-		"\r\n" +
-		b64.String() +
-		"--=_export--\r\n")
 }
