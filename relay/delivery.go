@@ -36,17 +36,29 @@ type deliverer struct {
 	log    *slog.Logger
 	wake   chan struct{}
 	tokens chan struct{}
-	jobs   chan store.Claimed
+	jobs   chan []store.Claimed
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	// names caches the display names of messages being exploded.
-	names *nameCache
+	// sources caches the messages being delivered, read once for all
+	// their copies.
+	sources *sourceCache
 	// recording bounds the outcomes being committed (see record).
 	recording chan struct{}
 }
 
 // maxRecording bounds the outcomes whose commit the workers do not wait for.
 const maxRecording = 256
+
+// perWorker is how many due deliveries a worker is handed at once. They
+// go out one after the other on its connection; taking several per claim
+// keeps the dispatcher's claims (each a read transaction and a walk past
+// the leased deliveries at the head of the queue) to a few per batch of
+// copies instead of one per copy, while one worker never sits on more
+// than a few copies the others could send.
+const perWorker = 8
+
+// sourceCacheBytes bounds the memory the source cache holds.
+const sourceCacheBytes = 4 << 20
 
 func newDeliverer(s *Server) (*deliverer, error) {
 	up, err := newUpstream(s.cfg.Upstream, s.hostname)
@@ -63,9 +75,9 @@ func newDeliverer(s *Server) (*deliverer, error) {
 		log:    s.log.With("component", "delivery"),
 		wake:   make(chan struct{}, 1),
 		tokens: make(chan struct{}, n),
-		jobs:   make(chan store.Claimed),
+		jobs:   make(chan []store.Claimed),
 		// Enough for every worker's message and a few more.
-		names:     newNameCache(2*n + 16),
+		sources:   newSourceCache(2*n+16, sourceCacheBytes),
 		recording: make(chan struct{}, maxRecording),
 	}
 	for range n {
@@ -131,15 +143,20 @@ func (d *deliverer) dispatch(ctx context.Context) {
 				break more
 			}
 		}
-		claimed, err := d.srv.store.Claim(ctx, d.owner, time.Now(), free, leaseFor)
+		claimed, err := d.srv.store.Claim(ctx, d.owner, time.Now(), free*perWorker, leaseFor)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("claim failed", "err", err)
 		}
-		for _, c := range claimed {
+		// Contiguous shares, so a message's copies mostly go together.
+		parts := share(claimed, free)
+		for i, job := range parts {
 			select {
-			case d.jobs <- c:
+			case d.jobs <- job:
 				free--
 			case <-ctx.Done():
+				for _, rest := range parts[i:] {
+					d.release(rest)
+				}
 				return
 			}
 		}
@@ -150,6 +167,31 @@ func (d *deliverer) dispatch(ctx context.Context) {
 			continue
 		}
 		d.sleep(ctx)
+	}
+}
+
+// share cuts claimed into at most n contiguous parts of nearly equal size.
+func share(claimed []store.Claimed, n int) [][]store.Claimed {
+	n = min(n, len(claimed))
+	parts := make([][]store.Claimed, 0, n)
+	for i := range n {
+		lo, hi := i*len(claimed)/n, (i+1)*len(claimed)/n
+		parts = append(parts, claimed[lo:hi])
+	}
+	return parts
+}
+
+// release gives back, at shutdown, deliveries that were claimed but not
+// attempted: they are recorded as due now, so another instance sharing the
+// store, or this one after a restart, takes them at once instead of after
+// their lease (the attempt counter still goes up by one).
+func (d *deliverer) release(jobs []store.Claimed) {
+	for _, j := range jobs {
+		out := store.Outcome{State: store.StateDeferred, NextAttempt: time.Now(), Error: j.Delivery.LastError}
+		if err := d.srv.store.Complete(context.Background(), d.owner, j.Delivery.ID, out); err != nil {
+			d.log.Warn("could not release a delivery at shutdown; it is retried when its lease ends",
+				"delivery_id", j.Delivery.ID, "err", err)
+		}
 	}
 }
 
@@ -194,8 +236,14 @@ func (d *deliverer) worker(ctx context.Context) {
 		case <-timeout:
 			conn.close()
 			conn = nil
-		case job := <-d.jobs:
-			conn = d.attempt(ctx, conn, job)
+		case jobs := <-d.jobs:
+			for i, job := range jobs {
+				if ctx.Err() != nil {
+					d.release(jobs[i:])
+					break
+				}
+				conn = d.attempt(ctx, conn, job)
+			}
 			d.tokens <- struct{}{}
 		}
 	}
@@ -270,20 +318,23 @@ func (d *deliverer) transact(ctx context.Context, conn *upConn, msg store.Messag
 		}
 		ro[i] = o
 	}
-	// Signing reads the stored copy once before the transaction starts, so
-	// that a copy that cannot be signed never opens a DATA it cannot finish.
-	opts, err := d.srv.dkim.prepare(ctx, d.srv.store, msg, dl)
+	src, err := d.sources.get(ctx, d.srv.store, msg)
 	if err != nil {
 		return nil, conn, err
 	}
-	opts.names = d.names
+	// Signing reads the copy once before the transaction starts, so that
+	// a copy that cannot be signed never opens a DATA it cannot finish.
+	opts, err := d.srv.dkim.prepare(ctx, src, dl)
+	if err != nil {
+		return nil, conn, err
+	}
 	body := func(w io.Writer) error {
-		rc, err := d.srv.store.Open(ctx, msg.ID)
+		rc, err := src.openBody(ctx)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		return renderCopy(w, rc, msg, dl, opts)
+		return writeCopy(w, src, rc, dl, opts)
 	}
 	for try := 0; try < 2; try++ {
 		reused := conn != nil

@@ -139,45 +139,34 @@ func fromDomain(fields []rawField) string {
 // A copy is signed when bccguard changed its header (explode, bcc, a pass
 // that lost its Bcc:) or sign_passed is set, and a key fits its From:
 // domain. Signing is a first pass over the copy exactly as it will be sent
-// (opened from the store and streamed through the signers, never held);
-// the second pass, into the DATA command, writes the fields made here and
-// the same copy again.
-func (d *dkimSide) prepare(ctx context.Context, st store.Store, msg store.Message, dl store.Delivery) (copyOptions, error) {
-	o := copyOptions{stripSignatures: true}
+// (the body from memory or streamed from the store, never held whole); the
+// second pass, into the DATA command, writes the fields made here and the
+// same copy again.
+func (d *dkimSide) prepare(ctx context.Context, src *msgSource, dl store.Delivery) (copyOptions, error) {
+	msg := src.msg
+	o := copyOptions{stripSignatures: true, names: src.visible()}
 	if d.verifier != nil || msg.AuthResults != "" {
 		// Whoever reads bccguard's results must be able to trust that
 		// every one in its name is its own.
 		o.authservID = d.authservID
 	}
+	o.prefix = msg.AuthResults
 	if d.keyring.Empty() {
-		// Nothing can sign: no need to read the stored copy here (it is
-		// read once more for the transaction itself).
-		o.prefix = msg.AuthResults
 		return o, nil
 	}
-	rc, err := st.Open(ctx, msg.ID)
-	if err != nil {
-		return o, err
-	}
-	defer rc.Close()
-	stored, tail, err := readStoredHeader(rc, msg)
-	if err != nil {
-		return o, err
-	}
 	var keys []dkim.Key
-	if d.signPassed || dl.Rewrite != store.RewritePass || hasField(stored, "Bcc") {
-		if from := fromDomain(stored); from != "" {
+	if d.signPassed || dl.Rewrite != store.RewritePass || hasField(src.fields, "Bcc") {
+		if from := fromDomain(src.fields); from != "" {
 			keys = d.keyring.For(from)
 		}
 	}
 	if len(keys) == 0 {
-		o.prefix = msg.AuthResults
 		return o, nil
 	}
 	// The copy's header is small (bounded by the listener's header limit):
 	// it is rendered once into memory, for the h= list and the signers.
 	var head bytes.Buffer
-	if err := writeHeaderWith(&head, stored, dl, o); err != nil {
+	if err := writeHeaderWith(&head, src.fields, dl, o); err != nil {
 		return o, err
 	}
 	copyFields, _ := splitHeader(head.Bytes())
@@ -185,14 +174,19 @@ func (d *dkimSide) prepare(ctx context.Context, st store.Store, msg store.Messag
 	for i, f := range copyFields {
 		names[i] = f.name
 	}
+	body, err := src.openBody(ctx)
+	if err != nil {
+		return o, err
+	}
+	defer body.Close()
 	sigs, err := dkim.Sign(keys, dkim.HeaderKeys(names), func(w io.Writer) error {
 		if _, err := w.Write(head.Bytes()); err != nil {
 			return err
 		}
-		if _, err := w.Write(tail); err != nil {
+		if _, err := w.Write(src.tail); err != nil {
 			return err
 		}
-		_, err := io.Copy(w, rc)
+		_, err := io.Copy(w, body)
 		return err
 	})
 	if err != nil {

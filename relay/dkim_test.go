@@ -28,6 +28,15 @@ func (m memStore) Open(context.Context, string) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(m.raw)), nil
 }
 
+func mustSource(t *testing.T, st store.Store, msg store.Message) *msgSource {
+	t.Helper()
+	src, err := loadSource(context.Background(), st, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
 type testKeys struct {
 	zone map[string]string
 }
@@ -101,7 +110,7 @@ func TestPrepareSignsAndStrips(t *testing.T) {
 		AuthResults: "Authentication-Results: relay.test;\r\n\tdkim=pass header.d=esp.example\r\n"}
 	dl := store.Delivery{ID: "D1", Rewrite: store.RewriteExplode, Recipients: []store.Recipient{{Addr: "bob@example.net"}}}
 	st := memStore{raw: []byte(raw)}
-	o, err := d.prepare(context.Background(), st, msg, dl)
+	o, err := d.prepare(context.Background(), mustSource(t, st, msg), dl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +185,7 @@ func TestPrepareWhenToSign(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDKIMSide(config.DKIM{Keys: []config.DKIMKey{ours}, SignPassed: tc.signPassed, AuthservID: "relay.test"}, prometheus.NewRegistry())
 			msg := store.Message{ID: "M", HeaderLen: int64(strings.Index(tc.raw, "\r\n\r\n") + 4), Size: int64(len(tc.raw))}
-			o, err := d.prepare(context.Background(), memStore{raw: []byte(tc.raw)}, msg, pass)
+			o, err := d.prepare(context.Background(), mustSource(t, memStore{raw: []byte(tc.raw)}, msg), pass)
 			if err != nil {
 				t.Fatal(err)
 			}

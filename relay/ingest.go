@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/bccguard/bccguard/config"
@@ -35,7 +36,9 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	w := io.MultiWriter(sp, scan)
 
 	// Our own line limit covers BDAT, where go-smtp checks none.
-	br := bufio.NewReaderSize(&lineLimiter{r: r, max: lim.MaxLineLength}, 32<<10)
+	br := ingestReaders.Get().(*bufio.Reader)
+	br.Reset(&lineLimiter{r: r, max: lim.MaxLineLength})
+	defer func() { br.Reset(nil); ingestReaders.Put(br) }()
 	head, err := readHeaderBlock(br, int(lim.MaxHeaderSize))
 	if err != nil {
 		return "", policy.Decision{}, err
@@ -183,22 +186,30 @@ func isBlankLine(l []byte) bool {
 	return len(l) == 1 && l[0] == '\n' || len(l) == 2 && l[0] == '\r' && l[1] == '\n'
 }
 
-// copyBody streams the rest of the message into the spool.
+// ingestReaders recycles the 32 KiB reader each DATA reads through:
+// allocated per message, such buffers were most of the garbage a small
+// message left behind.
+var ingestReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
+// copyBody streams the rest of the message into the spool, a buffer at a
+// time straight out of br (no second buffer).
 func copyBody(w io.Writer, br *bufio.Reader) (int64, error) {
 	var n int64
-	buf := make([]byte, 32<<10)
 	for {
-		m, rerr := br.Read(buf)
-		if m > 0 {
-			if _, err := w.Write(buf[:m]); err != nil {
+		// Peek fills the buffer (or stops at the end or an error) and
+		// returns it without copying.
+		b, rerr := br.Peek(br.Size())
+		if len(b) > 0 {
+			if _, err := w.Write(b); err != nil {
 				return n, fmt.Errorf("spool: %w", err)
 			}
-			n += int64(m)
+			n += int64(len(b))
+			_, _ = br.Discard(len(b))
 		}
 		if rerr == io.EOF {
 			return n, nil
 		}
-		if rerr != nil {
+		if rerr != nil && rerr != bufio.ErrBufferFull {
 			return n, readErr(rerr)
 		}
 	}

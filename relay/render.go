@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/emersion/go-message/mail"
 
@@ -33,43 +32,41 @@ type copyOptions struct {
 	// that claim to be bccguard's own (RFC 8601 5): a sender must not be
 	// able to forge the result bccguard records.
 	authservID string
-	// names, when set, caches the display names of a message's To:/Cc:
-	// across its exploded copies (see visibleNames).
-	names *nameCache
+	// names, when set, are the message's To:/Cc: display names, parsed
+	// once for all its exploded copies (see msgSource.visible).
+	names *visibleNames
 }
 
 // renderCopy is render with delivery's additions.
 func renderCopy(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery, o copyOptions) error {
-	fields, tail, err := readStoredHeader(raw, msg)
+	src, body, err := sourceFrom(raw, msg)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 32<<10)
-	if _, err := bw.WriteString(o.prefix); err != nil {
+	if err := writeCopy(bw, src, body, d, o); err != nil {
 		return err
-	}
-	if err := writeHeaderWith(bw, fields, d, o); err != nil {
-		return err
-	}
-	if _, err := bw.Write(tail); err != nil {
-		return err
-	}
-	if _, err := io.Copy(bw, raw); err != nil {
-		return fmt.Errorf("copy body: %w", err)
 	}
 	return bw.Flush()
 }
 
-// readStoredHeader reads the stored header block from raw, leaving raw at
-// the first byte of the body, and cuts it into fields and the separator
-// that ends it (tail).
-func readStoredHeader(raw io.Reader, msg store.Message) (fields []rawField, tail []byte, err error) {
-	head := make([]byte, msg.HeaderLen)
-	if _, err := io.ReadFull(raw, head); err != nil {
-		return nil, nil, fmt.Errorf("read stored header: %w", err)
+// writeCopy writes the delivery's copy: the prefix, the header with the
+// rewrite's edits, the separator and the body, streamed from body. w
+// should be buffered: the header goes out field by field.
+func writeCopy(w io.Writer, src *msgSource, body io.Reader, d store.Delivery, o copyOptions) error {
+	if _, err := io.WriteString(w, o.prefix); err != nil {
+		return err
 	}
-	fields, tail = splitHeader(head)
-	return fields, tail, nil
+	if err := writeHeaderWith(w, src.fields, d, o); err != nil {
+		return err
+	}
+	if _, err := w.Write(src.tail); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		return fmt.Errorf("copy body: %w", err)
+	}
+	return nil
 }
 
 // writeHeader writes the fields with the edits of the delivery's rewrite.
@@ -142,13 +139,16 @@ func writeHeaderWith(w io.Writer, fields []rawField, d store.Delivery, o copyOpt
 
 // newTo is the To: field that replaces To:/Cc: in the delivery's copy, ""
 // when the rewrite keeps them.
-func newTo(fields []rawField, d store.Delivery, names *nameCache) (string, error) {
+func newTo(fields []rawField, d store.Delivery, names *visibleNames) (string, error) {
 	switch d.Rewrite {
 	case store.RewriteExplode:
 		if len(d.Recipients) != 1 {
 			return "", fmt.Errorf("explode delivery %s has %d recipients, want 1", d.ID, len(d.Recipients))
 		}
-		return "To: " + names.get(d.MessageID, fields).visibleAs(d.Recipients[0].Addr) + "\r\n", nil
+		if names == nil {
+			names = parseVisibleNames(fields)
+		}
+		return "To: " + names.visibleAs(d.Recipients[0].Addr) + "\r\n", nil
 	case store.RewriteBcc:
 		return "To: undisclosed-recipients:;\r\n", nil
 	}
@@ -256,40 +256,4 @@ func (v *visibleNames) visibleAs(addr string) string {
 		}
 	}
 	return (&mail.Address{Name: name, Address: addr}).String()
-}
-
-// nameCache keeps the visibleNames of the few messages being exploded at
-// a time, keyed by message ID. It is bounded: when full, an arbitrary
-// entry goes (it is rebuilt if needed). A nil cache parses every time.
-type nameCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]*visibleNames
-}
-
-func newNameCache(max int) *nameCache {
-	return &nameCache{max: max, m: make(map[string]*visibleNames, max)}
-}
-
-func (c *nameCache) get(id string, fields []rawField) *visibleNames {
-	if c == nil || id == "" {
-		return parseVisibleNames(fields)
-	}
-	c.mu.Lock()
-	v, ok := c.m[id]
-	c.mu.Unlock()
-	if ok {
-		return v
-	}
-	v = parseVisibleNames(fields)
-	c.mu.Lock()
-	if len(c.m) >= c.max {
-		for k := range c.m {
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[id] = v
-	c.mu.Unlock()
-	return v
 }

@@ -26,6 +26,11 @@ type heldLease struct {
 	// the lease then cannot expire, so no one claims a delivery whose
 	// outcome is about to be recorded.
 	completing bool
+	// raw and d are the delivery record as claimed: Complete reuses d when
+	// the stored bytes are still raw (a memcmp instead of a JSON decode,
+	// which was the larger part of a Complete).
+	raw []byte
+	d   store.Delivery
 }
 
 // live reports whether the lease still excludes other claimants at now.
@@ -65,8 +70,10 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []store.Claimed
+	var raws [][]byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		msgs := map[string]*msgRecord{}
+		dls := tx.Bucket(bucketDeliveries)
 		c := tx.Bucket(bucketDue).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
 			if keyNanos(k) > nowN {
@@ -76,10 +83,15 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 			if s.leases[id].live(now) {
 				continue
 			}
-			d, err := getDelivery(tx, id)
+			v := dls.Get(k[8:])
+			if v == nil {
+				return fmt.Errorf("delivery %s: %w", id, store.ErrNotFound)
+			}
+			d, err := decodeDelivery(id, v)
 			if err != nil {
 				return err
 			}
+			raws = append(raws, bytes.Clone(v))
 			m := msgs[d.MessageID]
 			if m == nil {
 				if m, err = s.claimMsg(tx, d.MessageID); err != nil {
@@ -94,8 +106,8 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 	if err != nil {
 		return nil, fmt.Errorf("embedded: claim: %w", err)
 	}
-	for _, c := range out {
-		s.leases[c.Delivery.ID] = &heldLease{owner: owner, until: until}
+	for i, c := range out {
+		s.leases[c.Delivery.ID] = &heldLease{owner: owner, until: until, raw: raws[i], d: c.Delivery}
 	}
 	return out, nil
 }
@@ -183,7 +195,7 @@ func (s *Store) Complete(ctx context.Context, owner, deliveryID string, out stor
 
 	now := time.Now().UTC()
 	err := s.batch.do(func(tx *bolt.Tx) error {
-		d, err := getDelivery(tx, deliveryID)
+		d, err := l.delivery(tx, deliveryID)
 		if err != nil {
 			return err
 		}
@@ -205,6 +217,21 @@ func (s *Store) Complete(ctx context.Context, owner, deliveryID string, out stor
 		return ioErr("complete", err)
 	}
 	return nil
+}
+
+// delivery is the stored delivery record: the lease's copy when the stored
+// bytes are those it was claimed with, else decoded afresh. The copy is
+// returned by value each time: a batch may run its function more than once.
+func (l *heldLease) delivery(tx *bolt.Tx, id string) (*store.Delivery, error) {
+	v := tx.Bucket(bucketDeliveries).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("delivery %s: %w", id, store.ErrNotFound)
+	}
+	if l.raw != nil && bytes.Equal(v, l.raw) {
+		d := l.d
+		return &d, nil
+	}
+	return decodeDelivery(id, v)
 }
 
 // applyOutcome writes the new state of d, moves its index entries and
