@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/bccguard/bccguard/relay/store"
+	"github.com/bccguard/bccguard/relay/upstream"
 )
 
 // leaseFor is how long a claimed delivery is reserved for its worker. It is
@@ -31,7 +32,7 @@ const pollEvery = 5 * time.Second
 // pool of workers, each holding one reusable upstream connection.
 type deliverer struct {
 	srv    *Server
-	up     *upstream
+	up     *mta
 	owner  string
 	log    *slog.Logger
 	wake   chan struct{}
@@ -61,7 +62,7 @@ const perWorker = 8
 const sourceCacheBytes = 4 << 20
 
 func newDeliverer(s *Server) (*deliverer, error) {
-	up, err := newUpstream(s.cfg.Upstream, s.hostname)
+	up, err := newMTA(s.cfg.Upstream, s.hostname)
 	if err != nil {
 		return nil, err
 	}
@@ -214,10 +215,10 @@ func (d *deliverer) sleep(ctx context.Context) {
 
 func (d *deliverer) worker(ctx context.Context) {
 	defer d.wg.Done()
-	var conn *upConn
+	var conn *upstream.Conn
 	defer func() {
 		if conn != nil {
-			conn.close()
+			conn.Close()
 		}
 	}()
 	idle := d.srv.cfg.Upstream.IdleTimeout.D()
@@ -234,7 +235,7 @@ func (d *deliverer) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timeout:
-			conn.close()
+			conn.Close()
 			conn = nil
 		case jobs := <-d.jobs:
 			for i, job := range jobs {
@@ -251,7 +252,7 @@ func (d *deliverer) worker(ctx context.Context) {
 
 // attempt delivers one claimed delivery and records the outcome. It returns
 // the connection to keep for the next job (nil after any connection trouble).
-func (d *deliverer) attempt(ctx context.Context, conn *upConn, job store.Claimed) *upConn {
+func (d *deliverer) attempt(ctx context.Context, conn *upstream.Conn, job store.Claimed) *upstream.Conn {
 	start := time.Now()
 	dl, msg := job.Delivery, job.Message
 	log := d.log.With("queue_id", msg.ID, "delivery_id", dl.ID, "attempt", dl.Attempts+1, "rewrite", string(dl.Rewrite))
@@ -296,28 +297,9 @@ func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Deliv
 }
 
 // transact runs the SMTP transaction, reusing conn when it can. A reused
-// connection that fails before DATA (the upstream closed it while idle) is
-// replaced once.
-func (d *deliverer) transact(ctx context.Context, conn *upConn, msg store.Message, dl store.Delivery) ([]rcptResult, *upConn, error) {
-	mo := &smtp.MailOptions{
-		Return:     smtp.DSNReturn(msg.Envelope.Ret),
-		EnvelopeID: msg.Envelope.EnvID,
-		UTF8:       msg.Envelope.SMTPUTF8,
-		Size:       msg.Size,
-	}
-	rcpts := make([]string, len(dl.Recipients))
-	ro := make([]*smtp.RcptOptions, len(dl.Recipients))
-	for i, r := range dl.Recipients {
-		rcpts[i] = r.Addr
-		o := &smtp.RcptOptions{}
-		for _, n := range r.Notify {
-			o.Notify = append(o.Notify, smtp.DSNNotify(n))
-		}
-		if t, a, ok := cutORcpt(r.ORcpt); ok {
-			o.OriginalRecipientType, o.OriginalRecipient = smtp.DSNAddressType(t), a
-		}
-		ro[i] = o
-	}
+// connection that fails before any of the message went out (the upstream
+// closed it while idle) is replaced once.
+func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store.Message, dl store.Delivery) ([]error, *upstream.Conn, error) {
 	src, err := d.sources.get(ctx, d.srv.store, msg)
 	if err != nil {
 		return nil, conn, err
@@ -328,13 +310,24 @@ func (d *deliverer) transact(ctx context.Context, conn *upConn, msg store.Messag
 	if err != nil {
 		return nil, conn, err
 	}
-	body := func(w io.Writer) error {
-		rc, err := src.openBody(ctx)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		return writeCopy(w, src, rc, dl, opts)
+	tx := &upstream.Transaction{
+		From:  msg.Envelope.Sender,
+		Size:  msg.Size,
+		Ret:   msg.Envelope.Ret,
+		EnvID: msg.Envelope.EnvID,
+		UTF8:  msg.Envelope.SMTPUTF8,
+		Rcpts: make([]upstream.Recipient, len(dl.Recipients)),
+		Body: func(w io.Writer) error {
+			rc, err := src.openBody(ctx)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			return writeCopy(w, src, rc, dl, opts)
+		},
+	}
+	for i, r := range dl.Recipients {
+		tx.Rcpts[i] = upstream.Recipient{Addr: r.Addr, Notify: r.Notify, ORcpt: r.ORcpt}
 	}
 	for try := 0; try < 2; try++ {
 		reused := conn != nil
@@ -347,19 +340,14 @@ func (d *deliverer) transact(ctx context.Context, conn *upConn, msg store.Messag
 			d.srv.metrics.upstreamUp.Set(1)
 			conn = c
 		}
-		res, err := conn.send(msg.Envelope.Sender, mo, rcpts, ro, body)
-		if err == nil {
-			return res, conn, nil
+		res, err := conn.Send(tx)
+		if err == nil || conn.Usable() {
+			// Delivered, or refused by a reply: the connection is good.
+			return res, conn, err
 		}
-		var se *smtp.SMTPError
-		if errors.As(err, &se) && se.Code != 421 {
-			// A reply for this transaction: the connection is still good.
-			_ = conn.c.Reset()
-			return nil, conn, err
-		}
-		conn.close()
+		conn.Close()
 		conn = nil
-		if !reused || !errors.Is(err, errNetwork) {
+		if !reused || !upstream.NotSent(err) {
 			return nil, nil, err
 		}
 	}
@@ -377,7 +365,7 @@ func cutORcpt(s string) (typ, addr string, ok bool) {
 
 // classify turns a transaction's result into the delivery's new state,
 // queueing DSNs for recipients that failed for good.
-func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.Delivery, res []rcptResult, err error) store.Outcome {
+func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.Delivery, res []error, err error) store.Outcome {
 	now := time.Now()
 	expired := now.Sub(msg.ReceivedAt) >= d.srv.cfg.Queue.Lifetime.D()
 	retry := store.Outcome{State: store.StateDeferred, NextAttempt: now.Add(d.backoff(dl.Attempts))}
@@ -407,9 +395,9 @@ func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.De
 	var failed []failure
 	var lastErr string
 	for i, r := range res {
-		se, _ := r.err.(*smtp.SMTPError)
+		se, _ := r.(*smtp.SMTPError)
 		switch {
-		case r.err == nil:
+		case r == nil:
 			d.srv.metrics.deliveries.WithLabelValues("delivered", "2xx").Inc()
 		case se != nil && se.Code >= 500:
 			d.srv.metrics.deliveries.WithLabelValues("bounced", "5xx").Inc()
@@ -417,12 +405,12 @@ func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.De
 			lastErr = se.Error()
 		case expired:
 			d.srv.metrics.deliveries.WithLabelValues("expired", "4xx").Inc()
-			failed = append(failed, failure{rcpt: dl.Recipients[i], diag: r.err.Error(), status: se, expired: true})
-			lastErr = r.err.Error()
+			failed = append(failed, failure{rcpt: dl.Recipients[i], diag: r.Error(), status: se, expired: true})
+			lastErr = r.Error()
 		default:
 			d.srv.metrics.deliveries.WithLabelValues("deferred", "4xx").Inc()
 			again = append(again, dl.Recipients[i])
-			lastErr = r.err.Error()
+			lastErr = r.Error()
 		}
 	}
 	if len(failed) > 0 {

@@ -109,7 +109,7 @@ func (s *Server) probeUpstream(ctx context.Context) {
 	c, err := s.delivery.up.dial(pctx)
 	if ctx.Err() != nil {
 		if c != nil {
-			c.close()
+			c.Close()
 		}
 		return
 	}
@@ -117,6 +117,6 @@ func (s *Server) probeUpstream(ctx context.Context) {
 		s.ops.up.observe(false, safeText(err.Error(), 300))
 		return
 	}
-	c.close()
+	c.Close()
 	s.ops.up.observe(true, "")
 }

@@ -1,0 +1,143 @@
+package upstream
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+// TestParams checks that MAIL and RCPT parameters reach a go-smtp server
+// intact, and only when it advertises their extension (go-smtp refuses an
+// unadvertised one with 504, so sending it would fail the test).
+func TestParams(t *testing.T) {
+	dsnTx := func(utf8 bool) *Transaction {
+		return &Transaction{
+			From: "s@example.com", Size: 1234, Ret: "hdrs", EnvID: "id+1=2 x/y", UTF8: utf8,
+			Rcpts: []Recipient{
+				{Addr: "a@example.com", Notify: []string{"success", "FAILURE"}, ORcpt: "rfc822;o+x=y@example.com"},
+				{Addr: "b@example.com", Notify: []string{"NEVER"}},
+				{Addr: "c@example.com", ORcpt: "utf-8;ü+=\\@example.com"},
+				{Addr: "d@example.com", ORcpt: "rfc822;é@example.com"}, // non-ASCII: sent as utf-8
+			},
+			Body: body("S: x\r\n\r\ny\r\n"),
+		}
+	}
+	dsnRcptOpts := []smtp.RcptOptions{
+		{Notify: []smtp.DSNNotify{"SUCCESS", "FAILURE"}, OriginalRecipientType: "RFC822", OriginalRecipient: "o+x=y@example.com"},
+		{Notify: []smtp.DSNNotify{"NEVER"}},
+		{OriginalRecipientType: "UTF-8", OriginalRecipient: "ü+=\\@example.com"},
+		{OriginalRecipientType: "UTF-8", OriginalRecipient: "é@example.com"},
+	}
+	for _, tc := range []struct {
+		name      string
+		configure func(*smtp.Server)
+		tx        *Transaction
+		mail      smtp.MailOptions
+		rcpt      []smtp.RcptOptions
+	}{
+		{
+			name:      "dsn",
+			configure: func(s *smtp.Server) { s.EnableDSN = true },
+			tx:        dsnTx(false),
+			mail:      smtp.MailOptions{Body: smtp.Body8BitMIME, Size: 1234, Return: "HDRS", EnvelopeID: "id+1=2 x/y"},
+			rcpt:      dsnRcptOpts,
+		},
+		{
+			name:      "dsn and utf8",
+			configure: func(s *smtp.Server) { s.EnableDSN, s.EnableSMTPUTF8 = true, true },
+			tx:        dsnTx(true),
+			mail:      smtp.MailOptions{Body: smtp.Body8BitMIME, Size: 1234, Return: "HDRS", EnvelopeID: "id+1=2 x/y", UTF8: true},
+			rcpt:      dsnRcptOpts,
+		},
+		{
+			name: "no dsn: dropped",
+			tx:   dsnTx(false),
+			mail: smtp.MailOptions{Body: smtp.Body8BitMIME, Size: 1234},
+			rcpt: make([]smtp.RcptOptions, 4),
+		},
+		{
+			name:      "utf8",
+			configure: func(s *smtp.Server) { s.EnableSMTPUTF8 = true },
+			tx:        &Transaction{From: "ü@example.com", UTF8: true, Rcpts: rcpts("δ@example.com"), Body: body("x\r\n")},
+			mail:      smtp.MailOptions{Body: smtp.Body8BitMIME, UTF8: true},
+			rcpt:      make([]smtp.RcptOptions, 1),
+		},
+		{
+			name: "no size",
+			tx:   &Transaction{From: "s@example.com", Rcpts: rcpts("a@example.com"), Body: body("x\r\n")},
+			mail: smtp.MailOptions{Body: smtp.Body8BitMIME},
+			rcpt: make([]smtp.RcptOptions, 1),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, &backend{}, tc.configure)
+			c := ts.dial(t)
+			if _, err := c.Send(tc.tx); err != nil {
+				t.Fatal(err)
+			}
+			msgs := ts.be.received()
+			if len(msgs) != 1 {
+				t.Fatalf("%d messages", len(msgs))
+			}
+			if got := msgs[0].MailOpts; !reflect.DeepEqual(got, tc.mail) {
+				t.Errorf("MAIL options %+v, want %+v", got, tc.mail)
+			}
+			if got := msgs[0].RcptOpts; !reflect.DeepEqual(got, tc.rcpt) {
+				t.Errorf("RCPT options %+v, want %+v", got, tc.rcpt)
+			}
+		})
+	}
+}
+
+// TestSizeLimit: SIZE= over the advertised limit is refused at MAIL.
+func TestSizeLimit(t *testing.T) {
+	ts := startServer(t, &backend{}, func(s *smtp.Server) { s.MaxMessageBytes = 1000 })
+	c := ts.dial(t)
+	if c.MaxSize() != 1000 {
+		t.Errorf("MaxSize = %d", c.MaxSize())
+	}
+	_, err := c.Send(&Transaction{From: "s@example.com", Size: 5000, Rcpts: rcpts("a@example.com"), Body: body("x\r\n")})
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 552 {
+		t.Fatalf("err = %v, want 552", err)
+	}
+}
+
+// TestInvalidTransaction: what cannot be sent safely is refused before
+// anything is written, and the Conn stays usable.
+func TestInvalidTransaction(t *testing.T) {
+	ts := startServer(t, &backend{}, func(s *smtp.Server) { s.EnableDSN = true })
+	c := ts.dial(t)
+	for _, tx := range []*Transaction{
+		{From: "a@example.com\r\nRCPT TO:<x@example.com>", Rcpts: rcpts("b@example.com")},
+		{From: "a@example.com", Rcpts: rcpts("b@example.com>")},
+		{From: "a@example.com", Rcpts: rcpts("")},
+		{From: "a@example.com", Ret: "ALL", Rcpts: rcpts("b@example.com")},
+		{From: "a@example.com", EnvID: "\x00", Rcpts: rcpts("b@example.com")},
+		{From: "a@example.com", Rcpts: []Recipient{{Addr: "b@example.com", Notify: []string{"SOMETIMES"}}}},
+		{From: "a@example.com", Rcpts: []Recipient{{Addr: "b@example.com", ORcpt: "nosemicolon"}}},
+		{From: "a@example.com", Rcpts: []Recipient{{Addr: "b@example.com", ORcpt: "bad type;x@example.com"}}},
+	} {
+		if tx.Body == nil {
+			tx.Body = body("x\r\n")
+		}
+		if _, err := c.Send(tx); err == nil || !strings.Contains(err.Error(), "upstream: invalid") {
+			t.Errorf("Send(%+v) = %v, want an invalid-parameter error", tx, err)
+		}
+	}
+	if _, err := c.Send(&Transaction{From: "a@example.com", Rcpts: rcpts("b@example.com")}); err == nil {
+		t.Error("Send without a Body succeeded")
+	}
+	if _, err := c.Send(&Transaction{From: "a@example.com", Body: body("x\r\n")}); err == nil {
+		t.Error("Send without recipients succeeded")
+	}
+	if mails, _ := ts.be.counts(); mails != 0 {
+		t.Errorf("%d MAIL commands reached the server", mails)
+	}
+	if _, err := c.Send(&Transaction{From: "a@example.com", Rcpts: rcpts("b@example.com"), Body: body("x\r\n")}); err != nil {
+		t.Fatal(err)
+	}
+}
