@@ -186,7 +186,7 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 	body := sp.body.Inline()
 
 	err = s.batch.do(func(tx *bolt.Tx) error {
-		msgs := tx.Bucket(bucketMessages)
+		msgs := appendBucket(tx, bucketMessages)
 		// A hold outlives its message record: its ID stays taken.
 		if msgs.Get(id) != nil || tx.Bucket(bucketHolds).Get(id) != nil {
 			return fmt.Errorf("message ID %s already stored", id)
@@ -198,7 +198,7 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 			if err := tx.Bucket(bucketFiles).Put(id, nil); err != nil {
 				return err
 			}
-		} else if err := tx.Bucket(bucketBodies).Put(id, nonNil(body)); err != nil {
+		} else if err := appendBucket(tx, bucketBodies).Put(id, nonNil(body)); err != nil {
 			return err
 		}
 		if hold != nil {
@@ -300,6 +300,20 @@ func deliveryRows(msgID string, deliveries []store.NewDelivery, now time.Time) (
 	return rows, nil
 }
 
+// appendFill is how full bbolt leaves a page it splits in the buckets that
+// Commit appends to. Their keys grow with time (message IDs and index keys
+// start with it), so new entries land at the end of the tree; at bbolt's
+// default of 50% every page left behind by a split would stay half empty,
+// doubling the pages every commit writes and the file bccguard maps.
+const appendFill = 0.9
+
+// appendBucket is tx's bucket name set up for inserts in key order.
+func appendBucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	b.FillPercent = appendFill
+	return b
+}
+
 // putDeliveries stores the new deliveries of message id, their open count
 // and index entries, and counts them as pending once the transaction
 // commits. With no rows it does nothing: the message is kept, not queued.
@@ -307,10 +321,10 @@ func (s *Store) putDeliveries(tx *bolt.Tx, id []byte, rows []deliveryRow) error 
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := tx.Bucket(bucketOpen).Put(id, binary.BigEndian.AppendUint32(nil, uint32(len(rows)))); err != nil {
+	if err := appendBucket(tx, bucketOpen).Put(id, binary.BigEndian.AppendUint32(nil, uint32(len(rows)))); err != nil {
 		return err
 	}
-	dl, due, age := tx.Bucket(bucketDeliveries), tx.Bucket(bucketDue), tx.Bucket(bucketAge)
+	dl, due, age := appendBucket(tx, bucketDeliveries), appendBucket(tx, bucketDue), appendBucket(tx, bucketAge)
 	for _, r := range rows {
 		if err := dl.Put(r.id, r.val); err != nil {
 			return err
