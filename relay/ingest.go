@@ -46,7 +46,8 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	// DKIM verification is one more tee: it hashes the message as it
 	// arrives and looks the keys up meanwhile, so that the policy can use
 	// its result without a second pass over the spool.
-	check := srv.dkim.startVerify(ctx)
+	fields, _ := splitHeader(head)
+	check := srv.dkim.startVerify(ctx, fields)
 	if check != nil {
 		defer check.Abort() // a no-op once its result is taken
 		w = io.MultiWriter(sp, scan, check)
@@ -64,7 +65,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	in.Size = int64(len(head)) + n
 	in.Body = scan.Result()
 	var authResults string
-	in.DKIM, authResults = srv.dkim.finishVerify(check, head)
+	in.DKIM, authResults = srv.dkim.finishVerify(check, fields)
 	dec, pol := srv.decide(ctx, in)
 	if dec.Error != "" {
 		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
