@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -200,5 +201,39 @@ func TestBrokenServers(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// An envelope too big to pipeline safely (see maxPipelined) goes lock-step
+// even to an upstream that advertises PIPELINING.
+func TestLargeEnvelopeGoesLockstep(t *testing.T) {
+	const quiet = 100 * time.Millisecond
+	n := maxPipelined + 1
+	to := make([]string, n)
+	for i := range to {
+		to[i] = fmt.Sprintf("r%d@example.com", i)
+	}
+	addr := rawServer(t, func(rc *rawConn) {
+		rc.send("220 mx.example ESMTP\r\n")
+		rc.expect("EHLO relay.example")
+		rc.send("250-mx.example\r\n250 PIPELINING\r\n")
+		rc.expect("MAIL FROM:<s@example.com>")
+		rc.quiet(quiet)
+		rc.send("250 2.1.0 ok\r\n")
+		for _, a := range to {
+			rc.expect("RCPT TO:<" + a + ">")
+			rc.send("250 2.1.5 ok\r\n")
+		}
+		rc.expect("DATA")
+		rc.send("354 go ahead\r\n")
+		rc.data()
+		rc.send("250 2.0.0 queued\r\n")
+		rc.quit()
+	})
+	c := rawDial(t, addr)
+	defer c.Close()
+	res, err := c.Send(&Transaction{From: "s@example.com", Rcpts: rcpts(to...), Body: body("x\r\n")})
+	if err != nil || len(res) != n {
+		t.Fatalf("%d results, %v", len(res), err)
 	}
 }

@@ -70,7 +70,7 @@ func (c *Conn) Send(tx *Transaction) ([]error, error) {
 	}
 	var env envelope
 	var err error
-	if c.feat.pipelining {
+	if c.feat.pipelining && len(tx.Rcpts) <= maxPipelined {
 		rset := c.writeEnvelope(tx)
 		if err = c.flush(); err == nil {
 			env, err = c.readEnvelope(tx, rset)
@@ -96,6 +96,14 @@ func (c *Conn) Send(tx *Transaction) ([]error, error) {
 	}
 	return c.readFinal(&env)
 }
+
+// maxPipelined is the most recipients sent in one pipelined group. The
+// replies to a group are read only after all of it is written; with
+// thousands of recipients they could fill both socket buffers while the
+// upstream waits for us to read and we wait for it to read: a deadlock.
+// Bigger envelopes go lock-step (bccguard's own deliveries are one
+// recipient for explode, and listener-limited otherwise).
+const maxPipelined = 100
 
 // notSentError marks a connection failure before the upstream was sent any
 // of the body: retrying on a new connection cannot deliver twice.
