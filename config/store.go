@@ -26,6 +26,10 @@ type Store struct {
 	// environment variable holding it. At most one of them.
 	PasswordFile string `yaml:"password_file"`
 	PasswordEnv  string `yaml:"password_env"`
+	// MinFree is the free space the embedded store keeps on data_dir's
+	// filesystem for its own records: below it new mail gets 452 4.3.1
+	// (0: the default, 4 MiB).
+	MinFree Size `yaml:"min_free"`
 	// MaxConns bounds the connections of this replica (default 10).
 	MaxConns int `yaml:"max_conns"`
 	// Lease is how long a claimed delivery stays reserved for the replica
@@ -62,6 +66,9 @@ func (c *Config) validateStore() []error {
 			}
 		}
 	case StorePostgres:
+		if st.MinFree != 0 {
+			add(p("min_free"), "store.min_free is for backend embedded (free space in data_dir); PostgreSQL manages its own")
+		}
 		switch {
 		case strings.TrimSpace(st.DSN) == "":
 			add(p("backend"), "store: backend postgres needs a dsn (e.g. postgres://bccguard@db.internal:5432/bccguard?sslmode=verify-full)")

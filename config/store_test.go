@@ -43,6 +43,8 @@ func TestStoreErrorsHaveLines(t *testing.T) {
 		{"postgres without dsn", "\nstore:\n  backend: postgres\n", "t.yaml:3: store: backend postgres needs a dsn"},
 		{"bad dsn", "store:\n  backend: postgres\n  dsn: mysql://db/x\n", "t.yaml:3: store.dsn is not a PostgreSQL connection string"},
 		{"dsn on embedded", "store:\n  dsn: postgres://db/x\n", "t.yaml:2: store.dsn is for backend postgres"},
+		{"min_free on postgres", "store:\n  backend: postgres\n  dsn: postgres://db/x\n  min_free: 64MiB\n", "t.yaml:4: store.min_free is for backend embedded"},
+		{"min_free not a size", "store:\n  min_free: lots\n", "t.yaml:2: invalid size"},
 		{"two passwords", "store:\n  backend: postgres\n  dsn: postgres://db/x\n  password_file: /p\n  password_env: P\n", "t.yaml:5: store: give the password with password_file or password_env"},
 		{"password twice", "store:\n  backend: postgres\n  dsn: postgres://u:secret@db/x\n  password_env: P\n", "t.yaml:3: store.dsn has a password"},
 		{"bad env name", "store:\n  backend: postgres\n  dsn: postgres://db/x\n  password_env: $P\n", "t.yaml:4: store.password_env is the name"},

@@ -286,10 +286,25 @@ func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Deliv
 		defer d.wg.Done()
 		defer func() { <-d.recording }()
 		// Not cancelled by shutdown: stop waits for it, so an attempt that
-		// happened is recorded when it can be.
-		if cerr := d.srv.store.Complete(context.WithoutCancel(ctx), d.owner, dl.ID, out); cerr != nil {
-			log.Error("could not record delivery outcome", "err", cerr)
-			return
+		// happened is recorded when it can be. A full disk is retried
+		// (the store's reserve is meant for exactly this) until shutdown;
+		// what is not recorded is attempted again after its lease.
+		wait := time.Second
+		for {
+			cerr := d.srv.store.Complete(context.WithoutCancel(ctx), d.owner, dl.ID, out)
+			if cerr == nil {
+				break
+			}
+			if !errors.Is(cerr, store.ErrNoSpace) || ctx.Err() != nil {
+				log.Error("could not record delivery outcome", "err", cerr)
+				return
+			}
+			log.Warn("could not record delivery outcome yet: no space; retrying", "err", cerr, "retry_in", wait.String())
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 30*time.Second)
 		}
 		log.Info("delivery attempt", "result", string(out.State), "reply", d.srv.redactText(out.Error),
 			"recipients", len(dl.Recipients), "duration_ms", time.Since(start).Milliseconds())

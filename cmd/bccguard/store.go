@@ -57,7 +57,7 @@ func openStore(cfg *config.Config, log *slog.Logger) (review.Store, error) {
 		log.Info("store opened", "backend", "postgres", "schema_version", postgres.SchemaVersion(), "max_conns", cfg.Store.MaxConns)
 		st = p
 	default:
-		e, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: log})
+		e, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: log, MinFree: int64(cfg.Store.MinFree)})
 		if err != nil {
 			return nil, err
 		}

@@ -8,22 +8,31 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bccguard/bccguard/relay/store"
 )
 
-// TestNoSpace fills a small tmpfs (so it needs root, and is skipped
-// without) and checks that a full disk gives store.ErrNoSpace on the spool
-// write, the group commit and Ping; that nothing half-stored is left; and
-// that acceptance works again once space returns.
-func TestNoSpace(t *testing.T) {
+// smallDisk mounts a tmpfs of size (so it needs root; the test is skipped
+// without).
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
 	mnt := t.TempDir()
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=4m"); err != nil {
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size); err != nil {
 		t.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	return mnt
+}
+
+// TestNoSpace fills a small tmpfs with the reserve turned off and checks
+// that a full disk gives store.ErrNoSpace on the spool write, the group
+// commit and Ping; that nothing half-stored is left; and that acceptance
+// works again once space returns.
+func TestNoSpace(t *testing.T) {
+	mnt := smallDisk(t, "4m")
 	dir := filepath.Join(mnt, "data")
-	s, err := Open(dir, Options{})
+	s, err := Open(dir, Options{MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +127,54 @@ func TestNoSpace(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = Open(dir, Options{}); err != nil {
+	if s, err = Open(dir, Options{MinFree: -1}); err != nil {
 		t.Fatal(err)
 	}
 	check()
+}
+
+// TestReserveKeepsRoomForOutcomes: with the reserve, mail is refused
+// before the disk is full, so the outcomes of what was accepted can still
+// be recorded, which frees the space and lets acceptance resume. Without
+// it a disk filled by accepted mail could never be emptied by delivering
+// that mail.
+func TestReserveKeepsRoomForOutcomes(t *testing.T) {
+	mnt := smallDisk(t, "8m")
+	s, err := Open(filepath.Join(mnt, "data"), Options{MinFree: 2 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	body := bytes.Repeat([]byte("x"), 256<<10) // spilled to files
+	accepted := 0
+	for {
+		sp, _, err := s.NewSpool(bg)
+		if err == nil {
+			if _, err = sp.Write(body); err == nil {
+				_, err = sp.Commit(bg, store.Message{}, oneRcpt())
+			}
+			sp.Abort()
+		}
+		if err != nil {
+			if !errors.Is(err, store.ErrNoSpace) {
+				t.Fatalf("after %d messages: %v, want ErrNoSpace", accepted, err)
+			}
+			break
+		}
+		accepted++
+	}
+	if free, _ := freeBytes(mnt); accepted == 0 || free < 1<<20 {
+		t.Fatalf("%d accepted, %d bytes left free", accepted, free)
+	}
+	cs, err := s.Claim(bg, "w", time.Now(), 1000, time.Minute)
+	if err != nil || len(cs) != accepted {
+		t.Fatalf("claimed %d of %d: %v", len(cs), accepted, err)
+	}
+	for _, c := range cs {
+		if err := s.Complete(bg, "w", c.Delivery.ID, store.Outcome{State: store.StateDelivered}); err != nil {
+			t.Fatalf("recording a delivery with the disk at the reserve: %v", err)
+		}
+	}
+	commitBytes(t, s, body, oneRcpt())
+	t.Logf("%d messages of 256 KiB accepted on an 8 MiB disk with a 2 MiB reserve; all delivered; acceptance resumed", accepted)
 }

@@ -50,6 +50,9 @@ func (s *Store) NewSpool(ctx context.Context) (store.Spool, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
+	if err := s.checkSpace(); err != nil {
+		return nil, "", err
+	}
 	id := s.ids.next()
 	sp := &spool{s: s, id: id}
 	sp.body = spill.New(s.inlineLimit, sp.createFile)
@@ -164,6 +167,11 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 		if err := sp.syncFile(); err != nil {
 			return "", err
 		}
+	}
+	// Checked again now that the body is written: a large one may have
+	// taken the reserve, and is refused (its file removed by Abort).
+	if err := s.checkSpace(); err != nil {
+		return "", err
 	}
 
 	// Encode outside the transaction: the committer runs it for many

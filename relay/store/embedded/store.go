@@ -61,6 +61,10 @@ type Options struct {
 	// LockTimeout is how long Open waits for the folder's lock; 0 means
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
+	// MinFree is the free space (bytes) kept on the data folder's
+	// filesystem: below it new messages are refused with ErrNoSpace (see
+	// checkSpace). 0 means DefaultMinFree; negative turns the check off.
+	MinFree int64
 }
 
 // Store is the embedded store.Store. Create it with Open.
@@ -71,6 +75,7 @@ type Store struct {
 	db          *bolt.DB
 	log         *slog.Logger
 	inlineLimit int
+	minFree     int64
 	ids         idGen
 	batch       *committer
 
@@ -106,11 +111,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		spoolDir:    filepath.Join(dir, "spool"),
 		log:         opts.Logger,
 		inlineLimit: opts.InlineLimit,
+		minFree:     opts.MinFree,
 		leases:      make(map[string]*heldLease),
 		claimMsgs:   make(map[string]*cachedMsg),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.minFree == 0 {
+		s.minFree = DefaultMinFree
 	}
 	if s.inlineLimit == 0 {
 		s.inlineLimit = DefaultInlineLimit
