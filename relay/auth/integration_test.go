@@ -1,16 +1,10 @@
 package auth
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/textproto"
 	"testing"
@@ -18,6 +12,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/internal/testcert"
 )
 
 // session is the smallest AuthSession that shows how the relay wires this
@@ -54,29 +50,7 @@ func (s *session) Logout() error                        { return nil }
 // its address and a client TLS config that trusts its certificate.
 func startServer(t *testing.T) (string, *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "bccguard test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	cert := testcert.New(t, "127.0.0.1")
 
 	users, err := NewUsers([]User{{Name: "crm", PasswordHash: hash(t, "s3cret")}}, nil)
 	if err != nil {
@@ -89,7 +63,7 @@ func startServer(t *testing.T) (string, *tls.Config) {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.TLSConfig = &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		Certificates: []tls.Certificate{cert.TLS},
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -97,7 +71,7 @@ func startServer(t *testing.T) (string, *tls.Config) {
 	}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	return l.Addr().String(), &tls.Config{RootCAs: cert.Pool, ServerName: "127.0.0.1"}
 }
 
 func TestSMTPAuth(t *testing.T) {
