@@ -42,6 +42,15 @@ type envelope struct {
 	data     *smtp.SMTPError // nil: 354, go ahead
 }
 
+// rcpt records the reply to recipient i's RCPT (nil: accepted).
+func (env *envelope) rcpt(i int, se *smtp.SMTPError) {
+	if se != nil {
+		env.rcpts[i] = se
+	} else {
+		env.accepted++
+	}
+}
+
 // Send runs one transaction.
 //
 // err != nil means nothing was delivered. It is either an *smtp.SMTPError
@@ -162,11 +171,7 @@ func (c *Conn) readEnvelope(tx *Transaction, rset bool) (envelope, error) {
 		if err != nil {
 			return env, err
 		}
-		if se != nil {
-			env.rcpts[i] = se
-		} else {
-			env.accepted++
-		}
+		env.rcpt(i, se)
 	}
 	env.data, err = c.expect(3)
 	return env, err
@@ -211,11 +216,7 @@ func (c *Conn) lockstep(tx *Transaction) (envelope, error) {
 		if err != nil {
 			return env, err
 		}
-		if se != nil {
-			env.rcpts[i] = se
-		} else {
-			env.accepted++
-		}
+		env.rcpt(i, se)
 	}
 	if env.accepted == 0 {
 		return env, nil

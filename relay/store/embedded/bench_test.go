@@ -33,6 +33,20 @@ func reportCommits(b *testing.B, s *Store, start uint64, unit string) {
 	b.ReportMetric(2*commits/n, "fsyncs/"+unit)
 }
 
+// spoolOne stores one message as a session does.
+func spoolOne(s *Store, msg store.Message, data []byte, ds []store.NewDelivery) error {
+	sp, _, err := s.NewSpool(bg)
+	if err != nil {
+		return err
+	}
+	defer sp.Abort()
+	if _, err := sp.Write(data); err != nil {
+		return err
+	}
+	_, err = sp.Commit(bg, msg, ds)
+	return err
+}
+
 // BenchmarkCommitParallel: 2 KiB messages with one recipient from about 20
 // concurrent sessions; shows the group commit.
 func BenchmarkCommitParallel(b *testing.B) {
@@ -45,16 +59,7 @@ func BenchmarkCommitParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			sp, _, err := s.NewSpool(bg)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := sp.Write(data); err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := sp.Commit(bg, store.Message{}, ds); err != nil {
+			if err := spoolOne(s, store.Message{}, data, ds); err != nil {
 				b.Error(err)
 				return
 			}
@@ -159,16 +164,7 @@ func BenchmarkExplodeBacklog(b *testing.B) {
 	setSessions(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			sp, _, err := s.NewSpool(bg)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := sp.Write(data); err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := sp.Commit(bg, msg, ds); err != nil {
+			if err := spoolOne(s, msg, data, ds); err != nil {
 				b.Error(err)
 				return
 			}
