@@ -37,7 +37,7 @@ type deliverer struct {
 	log    *slog.Logger
 	wake   chan struct{}
 	tokens chan struct{}
-	jobs   chan []store.Claimed
+	jobs   chan workShare
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	// sources caches the messages being delivered, read once for all
@@ -76,7 +76,7 @@ func newDeliverer(s *Server) (*deliverer, error) {
 		log:    s.log.With("component", "delivery"),
 		wake:   make(chan struct{}, 1),
 		tokens: make(chan struct{}, n),
-		jobs:   make(chan []store.Claimed),
+		jobs:   make(chan workShare),
 		// Enough for every worker's message and a few more.
 		sources:   newSourceCache(2*n+16, sourceCacheBytes),
 		recording: make(chan struct{}, maxRecording),
@@ -144,7 +144,8 @@ func (d *deliverer) dispatch(ctx context.Context) {
 				break more
 			}
 		}
-		claimed, err := d.srv.store.Claim(ctx, d.owner, time.Now(), free*perWorker, leaseFor)
+		at := time.Now()
+		claimed, err := d.srv.store.Claim(ctx, d.owner, at, free*perWorker, leaseFor)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("claim failed", "err", err)
 		}
@@ -152,7 +153,7 @@ func (d *deliverer) dispatch(ctx context.Context) {
 		parts := share(claimed, free)
 		for i, job := range parts {
 			select {
-			case d.jobs <- job:
+			case d.jobs <- workShare{jobs: job, claimedAt: at}:
 				free--
 			case <-ctx.Done():
 				for _, rest := range parts[i:] {
@@ -171,6 +172,19 @@ func (d *deliverer) dispatch(ctx context.Context) {
 	}
 }
 
+// workShare is what one worker is handed: deliveries claimed at claimedAt.
+type workShare struct {
+	jobs      []store.Claimed
+	claimedAt time.Time
+}
+
+// stale reports whether job has used up half of its lease waiting in its
+// share (a slow upstream): attempting it could outlast the lease, after
+// which another worker may take it and send it twice.
+func (w workShare) stale(job store.Claimed, now time.Time) bool {
+	return now.Sub(w.claimedAt) > job.LeaseUntil.Sub(w.claimedAt)/2
+}
+
 // share cuts claimed into at most n contiguous parts of nearly equal size.
 func share(claimed []store.Claimed, n int) [][]store.Claimed {
 	n = min(n, len(claimed))
@@ -182,10 +196,11 @@ func share(claimed []store.Claimed, n int) [][]store.Claimed {
 	return parts
 }
 
-// release gives back, at shutdown, deliveries that were claimed but not
-// attempted: they are recorded as due now, so another instance sharing the
-// store, or this one after a restart, takes them at once instead of after
-// their lease (the attempt counter still goes up by one).
+// release gives back deliveries that were claimed but not attempted (at
+// shutdown, or from a share that took half their lease): they are recorded
+// as due now, so another worker, another instance sharing the store, or
+// this one after a restart takes them at once instead of after their
+// lease (the attempt counter still goes up by one).
 func (d *deliverer) release(jobs []store.Claimed) {
 	for _, j := range jobs {
 		out := store.Outcome{State: store.StateDeferred, NextAttempt: time.Now(), Error: j.Delivery.LastError}
@@ -237,10 +252,12 @@ func (d *deliverer) worker(ctx context.Context) {
 		case <-timeout:
 			conn.Close()
 			conn = nil
-		case jobs := <-d.jobs:
-			for i, job := range jobs {
-				if ctx.Err() != nil {
-					d.release(jobs[i:])
+		case w := <-d.jobs:
+			for i, job := range w.jobs {
+				if ctx.Err() != nil || w.stale(job, time.Now()) {
+					// Shutting down, or the share took long: what is
+					// left goes back to the queue, due now.
+					d.release(w.jobs[i:])
 					break
 				}
 				conn = d.attempt(ctx, conn, job)

@@ -3,6 +3,7 @@ package relay
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -39,5 +40,28 @@ func TestShare(t *testing.T) {
 				t.Errorf("part sizes from %d to %d", lo, hi)
 			}
 		})
+	}
+}
+
+// A delivery that waited half its lease in a worker's share is given back
+// rather than attempted: it could otherwise outlive its lease and be sent
+// by another worker as well.
+func TestWorkShareStale(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	w := workShare{claimedAt: at}
+	for _, tc := range []struct {
+		lease, waited time.Duration
+		stale         bool
+	}{
+		{15 * time.Minute, time.Second, false},
+		{15 * time.Minute, 7 * time.Minute, false},
+		{15 * time.Minute, 8 * time.Minute, true},
+		{time.Minute, 20 * time.Second, false}, // store.lease shorter than the default
+		{time.Minute, 31 * time.Second, true},
+	} {
+		job := store.Claimed{LeaseUntil: at.Add(tc.lease)}
+		if got := w.stale(job, at.Add(tc.waited)); got != tc.stale {
+			t.Errorf("lease %v, waited %v: stale %v, want %v", tc.lease, tc.waited, got, tc.stale)
+		}
 	}
 }
