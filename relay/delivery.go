@@ -386,15 +386,6 @@ func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store
 	return nil, nil, errors.New("upstream connection failed twice")
 }
 
-func cutORcpt(s string) (typ, addr string, ok bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ';' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", "", false
-}
-
 // classify turns a transaction's result into the delivery's new state,
 // queueing DSNs for recipients that failed for good.
 func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.Delivery, res []error, err error) store.Outcome {

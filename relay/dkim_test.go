@@ -110,13 +110,14 @@ func TestPrepareSignsAndStrips(t *testing.T) {
 		AuthResults: "Authentication-Results: relay.test;\r\n\tdkim=pass header.d=esp.example\r\n"}
 	dl := store.Delivery{ID: "D1", Rewrite: store.RewriteExplode, Recipients: []store.Recipient{{Addr: "bob@example.net"}}}
 	st := memStore{raw: []byte(raw)}
-	o, err := d.prepare(context.Background(), mustSource(t, st, msg), dl)
+	src := mustSource(t, st, msg)
+	o, err := d.prepare(context.Background(), src, dl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	rc, _ := st.Open(context.Background(), msg.ID)
-	if err := renderCopy(&out, rc, msg, dl, o); err != nil {
+	body, _ := src.openBody(context.Background())
+	if err := writeCopy(&out, src, body, dl, o); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -12,15 +11,7 @@ import (
 	"github.com/bccguard/bccguard/relay/store"
 )
 
-// render writes the copy of a stored message for one delivery: the header
-// block with the delivery's edits, then the body streamed unchanged. raw is
-// the stored message from its first byte; only the header block (bounded by
-// the listener's header limit when it was received) is held in memory.
-func render(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery) error {
-	return renderCopy(w, raw, msg, d, copyOptions{})
-}
-
-// copyOptions are what delivery adds to render's rewrite.
+// copyOptions are what delivery adds to the rewrite of a copy.
 type copyOptions struct {
 	// prefix is written above the copy: bccguard's DKIM-Signature and
 	// Authentication-Results: fields, whole and ending in CRLF.
@@ -35,19 +26,6 @@ type copyOptions struct {
 	// names, when set, are the message's To:/Cc: display names, parsed
 	// once for all its exploded copies (see msgSource.visible).
 	names *visibleNames
-}
-
-// renderCopy is render with delivery's additions.
-func renderCopy(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery, o copyOptions) error {
-	src, body, err := sourceFrom(raw, msg)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(w, 32<<10)
-	if err := writeCopy(bw, src, body, d, o); err != nil {
-		return err
-	}
-	return bw.Flush()
 }
 
 // writeCopy writes the delivery's copy: the prefix, the header with the
@@ -206,12 +184,6 @@ func isOwnAuthResults(f rawField, authservID string) bool {
 		id = id[:i] // an optional version after the id, or a comment
 	}
 	return strings.EqualFold(id, authservID)
-}
-
-// visibleAs formats addr for the To: of its own copy, with the display name
-// the original's To:/Cc: gave it, if any.
-func visibleAs(fields []rawField, addr string) string {
-	return parseVisibleNames(fields).visibleAs(addr)
 }
 
 // visibleNames are the mailboxes of a header's To:/Cc: fields, parsed once:

@@ -58,16 +58,6 @@ func loadSource(ctx context.Context, st store.Store, msg store.Message) (*msgSou
 	return src, nil
 }
 
-// sourceFrom makes a source of a message read from raw (positioned at its
-// first byte), streaming the body from raw: for render, which has no store.
-func sourceFrom(raw io.Reader, msg store.Message) (*msgSource, io.Reader, error) {
-	src := &msgSource{msg: msg}
-	if err := src.readHeader(raw); err != nil {
-		return nil, nil, err
-	}
-	return src, raw, nil
-}
-
 func (s *msgSource) readHeader(r io.Reader) error {
 	head := make([]byte, s.msg.HeaderLen)
 	if _, err := io.ReadFull(r, head); err != nil {
