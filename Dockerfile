@@ -1,15 +1,33 @@
 # bccguard container image: a static binary on distroless, as a non-root user.
 #
-#   docker build -t bccguard --build-arg VERSION=$(git describe --tags --always) .
+#   docker build -t bccguard:$(git describe --tags --always) --build-arg VERSION=$(git describe --tags --always) .
 #   docker run -d -p 2525:2525 -p 127.0.0.1:9025:9025 -v bccguard-data:/var/lib/bccguard \
-#     -v $PWD/bccguard.yaml:/etc/bccguard/bccguard.yaml:ro bccguard
+#     -v $PWD/bccguard.yaml:/etc/bccguard/bccguard.yaml:ro bccguard:TAG
 #
 # Ports: 2525 SMTP (the default listener), 9025 admin (/metrics, /healthz,
 # /readyz, review API). The queue, the control socket for `bccguard queue` and
 # `bccguard quarantine` (docker exec ... bccguard queue list --data-dir
 # /var/lib/bccguard) and the log redaction key live in the volume.
+#
+# Offline (no registry), `make image` builds the same runtime stage with
+# BASE set to a local image (scratch, the host's CA bundle and the passwd
+# entries below) and BINARY=prebuilt, from a context holding out/bccguard:
+# see scripts/image.sh.
+#
+# To update a pinned image: pull the new tag and take its digest, e.g.
+#   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot
+# (the "Digest:" line), and replace the tag and the digest below.
 
-FROM golang:1.26 AS build
+# The runtime base. It must provide what distroless static nonroot does and
+# the runtime stage relies on: /etc/ssl/certs/ca-certificates.crt, an
+# /etc/passwd entry "nonroot" with uid 65532 (os/user, the CLI's reviewer
+# name) and gid 65532.
+ARG BASE=gcr.io/distroless/static-debian12:nonroot
+# Where the binary comes from: "build" compiles it in the stage below;
+# "prebuilt" takes out/bccguard (and the empty out/data) from the context.
+ARG BINARY=build
+
+FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -18,12 +36,19 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/bccguard ./cmd/bccguard \
  && mkdir -p /out/data
 
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/bccguard /usr/local/bin/bccguard
+FROM scratch AS prebuilt
+COPY out/ /out/
+
+FROM ${BINARY} AS binary
+
+FROM ${BASE} AS runtime
 COPY deploy/docker/bccguard.yaml /etc/bccguard/bccguard.yaml
 # The volume's mount point exists and belongs to the runtime user, so a new
 # named volume is created writable for it.
-COPY --from=build --chown=65532:65532 /out/data /var/lib/bccguard
+COPY --from=binary --chown=65532:65532 /out/data /var/lib/bccguard
+# The binary last: it changes most often, and the small layers before it
+# stay cached.
+COPY --from=binary /out/bccguard /usr/local/bin/bccguard
 USER 65532:65532
 VOLUME /var/lib/bccguard
 EXPOSE 2525 9025
