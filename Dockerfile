@@ -11,22 +11,23 @@
 #
 # Offline (no registry), `make image` builds the same runtime stage with
 # BASE set to a local image (scratch, the host's CA bundle and the passwd
-# entries below) and BINARY=prebuilt, from a context holding out/bccguard:
+# entries below) and BINARY set to an image holding a binary built outside:
 # see scripts/image.sh.
-#
-# To update a pinned image: pull the new tag and take its digest, e.g.
-#   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot
-# (the "Digest:" line), and replace the tag and the digest below.
 
 # The runtime base. It must provide what distroless static nonroot does and
 # the runtime stage relies on: /etc/ssl/certs/ca-certificates.crt, an
 # /etc/passwd entry "nonroot" with uid 65532 (os/user, the CLI's reviewer
-# name) and gid 65532.
-ARG BASE=gcr.io/distroless/static-debian12:nonroot
-# Where the binary comes from: "build" compiles it in the stage below;
-# "prebuilt" takes out/bccguard (and the empty out/data) from the context.
+# name) and gid 65532. Pinned by digest (the nonroot tag as of 2026-08); to
+# update, take the tag's current digest and replace it here:
+#   crane digest gcr.io/distroless/static-debian12:nonroot
+#   (or: docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot)
+ARG BASE=gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
+# Where the binary comes from: the stage "build" below compiles it, or an
+# image holding /out/bccguard (static) and the empty folder /out/data.
 ARG BINARY=build
 
+# An exact Go release (the one the tests run with here); to update, pick a
+# newer golang:1.26.N tag (https://go.dev/dl lists the releases).
 FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -35,9 +36,6 @@ COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/bccguard ./cmd/bccguard \
  && mkdir -p /out/data
-
-FROM scratch AS prebuilt
-COPY out/ /out/
 
 FROM ${BINARY} AS binary
 

@@ -37,7 +37,12 @@ if [ ! -s "$ca" ]; then
 fi
 
 ctx=$(mktemp -d)
-trap 'rm -rf "$ctx"' EXIT
+bin=localhost/bccguard-binary:build-$$
+cleanup() {
+	"${podman[@]}" image rm --force "$bin" >/dev/null 2>&1 || true
+	rm -rf "$ctx"
+}
+trap cleanup EXIT
 
 # The base: scratch with the files distroless would provide.
 mkdir -p "$ctx/base/etc/ssl/certs"
@@ -55,15 +60,19 @@ EOF
 printf 'FROM scratch\nCOPY etc/ /etc/\n' >"$ctx/base/Containerfile"
 "${podman[@]}" build --quiet --format docker -f "$ctx/base/Containerfile" -t "$base" "$ctx/base" >/dev/null
 
-# The context of the prebuilt stage: out/bccguard, the empty out/data (the
-# volume's mount point) and the files the runtime stage copies.
-mkdir -p "$ctx/app/out/data" "$ctx/app/deploy/docker"
-# The same flags as the Dockerfile's build stage.
-(cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X main.version=${version}" -o "$ctx/app/out/bccguard" ./cmd/bccguard)
-cp "$root/deploy/docker/bccguard.yaml" "$ctx/app/deploy/docker/bccguard.yaml"
+# The binary, built here with the same flags as the Dockerfile's build
+# stage, in an image of its own (/out/bccguard and the empty /out/data, the
+# volume's mount point) for the runtime stage to copy from; removed after.
+mkdir -p "$ctx/bin/out/data"
+(cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X main.version=${version}" -o "$ctx/bin/out/bccguard" ./cmd/bccguard)
+printf 'FROM scratch\nCOPY out/ /out/\n' >"$ctx/bin/Containerfile"
+"${podman[@]}" build --quiet --format docker -f "$ctx/bin/Containerfile" -t "$bin" "$ctx/bin" >/dev/null
 
+# The runtime stage's context: the files it copies from the repository.
+mkdir -p "$ctx/app/deploy/docker"
+cp "$root/deploy/docker/bccguard.yaml" "$ctx/app/deploy/docker/bccguard.yaml"
 "${podman[@]}" build --quiet --format docker -f "$root/Dockerfile" --target runtime \
-	--build-arg BASE="$base" --build-arg BINARY=prebuilt --build-arg VERSION="$version" \
+	--build-arg BASE="$base" --build-arg BINARY="$bin" \
 	-t "$image" "$ctx/app" >/dev/null
 size=$("${podman[@]}" image inspect --format '{{.Size}}' "$image")
 echo "image: built $image ($((size / 1024)) KiB)"
