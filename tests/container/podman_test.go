@@ -158,9 +158,15 @@ type imageConfig struct {
 
 func (p *podman) inspectImage(image string) imageConfig {
 	p.t.Helper()
-	var out []imageConfig
-	if err := json.Unmarshal([]byte(p.must("image", "inspect", image)), &out); err != nil || len(out) != 1 {
-		p.t.Fatalf("podman image inspect %s: %v (%d images)", image, err, len(out))
+	return inspect[imageConfig](p, "image", image)
+}
+
+// inspect runs `podman KIND inspect NAME` and decodes its one object.
+func inspect[T any](p *podman, kind, name string) T {
+	p.t.Helper()
+	var out []T
+	if err := json.Unmarshal([]byte(p.must(kind, "inspect", name)), &out); err != nil || len(out) != 1 {
+		p.t.Fatalf("podman %s inspect %s: %v (%d objects)", kind, name, err, len(out))
 	}
 	return out[0]
 }
@@ -179,11 +185,7 @@ type containerState struct {
 
 func (p *podman) inspect(name string) containerState {
 	p.t.Helper()
-	var out []containerState
-	if err := json.Unmarshal([]byte(p.must("container", "inspect", name)), &out); err != nil || len(out) != 1 {
-		p.t.Fatalf("podman container inspect %s: %v (%d containers)", name, err, len(out))
-	}
-	return out[0]
+	return inspect[containerState](p, "container", name)
 }
 
 // logs is what the container wrote to standard output and error (bccguard
