@@ -9,11 +9,17 @@
 #   make faults fault tests in full (kill -9 rounds, upstream down, disk
 #               full, slow peers, 1,000 connections); a shortened form runs
 #               in `make test`
+#   make image  the container image bccguard:$(VERSION), offline with podman:
+#               the Dockerfile's runtime stage on a local base (scripts/image.sh;
+#               with a registry, `docker build .` builds it on distroless)
 
 GO ?= go
 GOTESTFLAGS ?=
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE ?= bccguard:$(VERSION)
+PODMAN ?= podman
 
-.PHONY: all build run test test-deps vet clean bench faults
+.PHONY: all build run test test-deps vet clean bench faults image
 
 all: build
 
@@ -37,6 +43,9 @@ bench:
 
 faults: test-deps
 	BCCGUARD_FAULTS=full $(GO) test -count=1 -v -timeout 15m -run '^TestFaults' ./tests/faults
+
+image:
+	GO="$(GO)" PODMAN="$(PODMAN)" VERSION="$(VERSION)" bash scripts/image.sh "$(IMAGE)"
 
 clean:
 	rm -rf bin

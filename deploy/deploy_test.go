@@ -352,10 +352,28 @@ type instruction struct {
 
 type stage struct {
 	from, name string
+	rawFrom    string // as written, before the global ARGs are expanded
 	ins        []instruction
 }
 
-func parseDockerfile(t *testing.T, path string) []stage {
+// dockerfile is a parsed Dockerfile: its global ARGs (those before the
+// first FROM, the only ones FROM may use) with their defaults, and its stages.
+type dockerfile struct {
+	args   map[string]string
+	stages []stage
+}
+
+// stage returns the stage called name.
+func (d dockerfile) stage(name string) (stage, bool) {
+	for _, s := range d.stages {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return stage{}, false
+}
+
+func parseDockerfile(t *testing.T, path string) dockerfile {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -363,6 +381,7 @@ func parseDockerfile(t *testing.T, path string) []stage {
 	}
 	defer f.Close()
 	var stages []stage
+	globals := map[string]string{} // ARG name -> default
 	var cur strings.Builder
 	flush := func() {
 		line := strings.TrimSpace(cur.String())
@@ -374,7 +393,7 @@ func parseDockerfile(t *testing.T, path string) []stage {
 		in := instruction{strings.ToUpper(cmd), strings.TrimSpace(args)}
 		if in.cmd == "FROM" {
 			f := strings.Fields(in.args)
-			s := stage{from: f[0]}
+			s := stage{rawFrom: f[0], from: os.Expand(f[0], func(k string) string { return globals[k] })}
 			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
 				s.name = f[2]
 			}
@@ -385,6 +404,8 @@ func parseDockerfile(t *testing.T, path string) []stage {
 			if in.cmd != "ARG" {
 				t.Errorf("Dockerfile: %s before FROM", in.cmd)
 			}
+			k, v, _ := strings.Cut(in.args, "=")
+			globals[k] = v
 			return
 		}
 		stages[len(stages)-1].ins = append(stages[len(stages)-1].ins, in)
@@ -403,7 +424,7 @@ func parseDockerfile(t *testing.T, path string) []stage {
 		flush()
 	}
 	flush()
-	return stages
+	return dockerfile{args: globals, stages: stages}
 }
 
 func (s stage) all(cmd string) []string {
@@ -446,13 +467,23 @@ type image struct {
 
 func dockerImage(t *testing.T) image {
 	t.Helper()
-	stages := parseDockerfile(t, "../Dockerfile")
+	df := parseDockerfile(t, "../Dockerfile")
+	stages := df.stages
 	if len(stages) < 2 {
 		t.Fatalf("Dockerfile: %d stages, want a build stage and a runtime stage", len(stages))
 	}
 	build, run := stages[0], stages[len(stages)-1]
-	if !strings.HasPrefix(build.from, "golang:1.26") {
-		t.Errorf("build stage FROM %s: want golang:1.26", build.from)
+	if !exactGolang.MatchString(build.from) {
+		t.Errorf("build stage FROM %s: want an exact golang:1.26.N release", build.from)
+	}
+	// scripts/image.sh builds the runtime stage (--target runtime) offline
+	// with --build-arg BASE=a local base and BINARY=an image holding the
+	// binary; without them it is distroless and the build stage.
+	if run.name != "runtime" || run.rawFrom != "${BASE}" {
+		t.Errorf("the last stage is FROM %s AS %s: want FROM ${BASE} AS runtime", run.rawFrom, run.name)
+	}
+	if !pinnedByDigest.MatchString(run.from) {
+		t.Errorf("runtime base %s (ARG BASE's default) is not pinned by digest", run.from)
 	}
 	buildCmd := strings.Join(build.all("RUN"), "\n")
 	for _, want := range []string{"CGO_ENABLED=0", "go build", "./cmd/bccguard"} {
@@ -491,8 +522,15 @@ func dockerImage(t *testing.T) image {
 	copied := false
 	for _, c := range run.all("COPY") {
 		f := strings.Fields(c)
-		if strings.HasPrefix(f[0], "--from=") && f[len(f)-1] == img.binary {
-			copied = true
+		from, ok := strings.CutPrefix(f[0], "--from=")
+		if !ok || f[len(f)-1] != img.binary {
+			continue
+		}
+		copied = true
+		// The binary comes from a stage FROM ${BINARY}, which is the build
+		// stage unless the build argument names another image.
+		if src, ok := df.stage(from); !ok || src.rawFrom != "${BINARY}" || src.from != build.name {
+			t.Errorf("the binary is copied from %q: want a stage FROM ${BINARY}, with BINARY defaulting to the build stage %q", from, build.name)
 		}
 	}
 	if !copied {
@@ -530,6 +568,20 @@ func dockerImage(t *testing.T) image {
 		t.Errorf("VOLUME %s, want %s", img.volume, dataDir)
 	}
 	return img
+}
+
+var (
+	exactGolang    = regexp.MustCompile(`^golang:1\.26\.\d+(-[a-z]+)?(@sha256:[0-9a-f]{64})?$`)
+	pinnedByDigest = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+	// exactVersion is a tag naming one release (v2.53.0, 16.4-bookworm),
+	// not a moving one (latest, 2, stable).
+	exactVersion = regexp.MustCompile(`:v?\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$`)
+)
+
+// pinned reports whether a third-party image reference names one image:
+// by digest or by an exact version tag.
+func pinned(ref string) bool {
+	return pinnedByDigest.MatchString(ref) || exactVersion.MatchString(ref)
 }
 
 func flagValue(args []string, name string) string {

@@ -10,6 +10,11 @@
 #            the Prometheus server the metrics end-to-end test scrapes bccguard with
 #   chromium  headless Chromium, driven (chromedp) by the browser test of the
 #            quarantine review pages (tests/e2e/browser_test.go)
+#   podman, runc  build and run the container image (tests/container, `make
+#            image`) offline: vfs storage, no registry. runc is named because
+#            podman would otherwise pull in crun, which fails on these hosts'
+#            hybrid cgroups. No recommends: rootful with host networking needs
+#            no slirp4netns, uidmap or fuse-overlayfs.
 # Idempotent and quick when everything is present. No system MTA is left running:
 # postfix is preseeded to "No configuration" and stopped if the package started it.
 # No system Prometheus is left running either: the tests start their own.
@@ -26,9 +31,11 @@ have_dkimpy() { /usr/bin/python3 -c 'import dkim, nacl, dns.resolver' >/dev/null
 have_dkimpy || need+=(python3-dkim)
 { have promtool && have prometheus; } || need+=(prometheus)
 have chromium    || need+=(chromium)
+have podman      || need+=(podman)
+have runc        || need+=(runc)
 
 if [ "${#need[@]}" -eq 0 ]; then
-	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), prometheus, promtool, python3-dkim, chromium are present"
+	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), prometheus, promtool, python3-dkim, chromium, podman, runc are present"
 	exit 0
 fi
 
@@ -76,7 +83,7 @@ if [[ " ${need[*]} " == *" prometheus "* ]]; then
 	fi
 fi
 
-for b in smtp-sink smtp-source swaks promtool prometheus chromium; do
+for b in smtp-sink smtp-source swaks promtool prometheus chromium podman runc; do
 	if ! have "$b"; then
 		echo "install-test-deps: $b is still missing after installing ${need[*]}" >&2
 		exit 1

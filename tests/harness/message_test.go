@@ -38,12 +38,12 @@ func TestParseQueue(t *testing.T) {
 		`{"deliveries":[{"id":"d1","state":"deferred"},{"id":"d2","state":"queued"}]}`,
 		"{\"id\":\"d1\",\"state\":\"deferred\"}\n{\"id\":\"d2\",\"state\":\"queued\"}\n",
 	} {
-		es, err := parseQueue(out)
+		es, err := ParseQueue(out)
 		if err != nil || len(es) != 2 || CountState(es, "deferred") != 1 || es[1].ID != "d2" {
 			t.Errorf("%s: %v %+v", out, err, es)
 		}
 	}
-	if es, err := parseQueue("[]\n"); err != nil || len(es) != 0 {
+	if es, err := ParseQueue("[]\n"); err != nil || len(es) != 0 {
 		t.Errorf("empty: %v %v", es, err)
 	}
 }

@@ -26,7 +26,7 @@ type QueueEntry struct {
 func (r *Relay) Queue() []QueueEntry {
 	r.t.Helper()
 	out := r.MustCLI("queue", "list", "--json", "--data-dir", r.dataDir)
-	entries, err := parseQueue(out)
+	entries, err := ParseQueue(out)
 	if err != nil {
 		r.t.Fatalf("queue list --json: %v; output:\n%s", err, out)
 	}
@@ -39,9 +39,11 @@ func (r *Relay) QueueFlush() string {
 	return r.MustCLI("queue", "flush", "--data-dir", r.dataDir)
 }
 
-// parseQueue accepts a JSON array of deliveries, an object holding one (for
-// example {"deliveries": […]}), or one JSON object per line.
-func parseQueue(out string) ([]QueueEntry, error) {
+// ParseQueue reads the output of `bccguard queue list --json`, also of a
+// relay the harness did not start (in a container). It accepts a JSON array
+// of deliveries, an object holding one (for example {"deliveries": […]}), or
+// one JSON object per line.
+func ParseQueue(out string) ([]QueueEntry, error) {
 	out = strings.TrimSpace(out)
 	if out == "" || out == "null" {
 		return nil, nil
