@@ -93,8 +93,8 @@ func TestNetSMTPMailingOverSTARTTLSAuth(t *testing.T) {
 // "use utf8" template) with letters outside ASCII, it counts the message
 // in characters, and IO::Socket::SSL then writes that many bytes of the
 // UTF-8 encoding: the end of the message is never sent. Over plain TCP
-// Perl writes such a string as Latin-1 instead, so the same CRM seems to
-// work there. The 354 arrives; what the server misses is the end of the
+// Perl writes Latin-1 letters of such a string as Latin-1 instead, so the
+// same CRM seems to work there. The 354 arrives; what the server misses is the end of the
 // data (dataend's ".\r\n" lands at the end of a cut-off line), so it
 // waits, and after command_timeout answers 421 4.4.2 and keeps nothing of
 // the broken message. Encoded to UTF-8 octets (README, "Client notes"),
