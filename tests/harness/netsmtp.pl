@@ -6,15 +6,15 @@
 #
 #   netsmtp.pl --server HOST:PORT [--starttls --ca-file PEM --tls-name NAME]
 #              [--auth-user U --auth-password P [--auth-mech PLAIN|LOGIN]]
-#              --from ADDR --to ADDR [--to ADDR ...] [--timeout SECONDS]
-#              [--characters] < message
+#              --from ADDR --to ADDR [--to ADDR ...] [--helo NAME]
+#              [--timeout SECONDS] [--characters] < message
 #
 # The message on stdin is passed to datasend as it is: octets, as Net::SMTP
 # requires (it turns bare LF into CRLF and stuffs dots). With --characters
 # it is first decoded from UTF-8 into a character string, the mistake a CRM
-# makes when it passes text from a database or a "use utf8" template. Net::SMTP's transcript goes to stderr; the
-# last line on stdout is "OK <reply>" or "FAIL <stage> <code> <reply>", and
-# the exit code is 0 or 1.
+# makes when it passes text from a database or a "use utf8" template.
+# Net::SMTP's transcript goes to stderr; the last line on stdout is
+# "OK <reply>" or "FAIL <stage> <code> <reply>", and the exit code 0 or 1.
 use strict;
 use warnings;
 use Getopt::Long qw(GetOptions);
