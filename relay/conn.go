@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,8 +15,8 @@ import (
 // its ReadTimeout would bound the whole transfer and a timeout turns into a
 // 5xx (upstream issue #196). Here every Read gets the earlier of an idle
 // deadline (no byte for idle) and a hard deadline (the whole DATA), and a
-// reply marked closeAfterWrite is followed by closing the connection, so the
-// rest of a broken DATA stream is never parsed as commands.
+// reply marked closeAfterNextWrite is followed by closing the connection, so
+// the rest of a broken DATA stream is never parsed as commands.
 type guardedConn struct {
 	net.Conn
 	idle time.Duration
@@ -53,9 +54,33 @@ func (c *guardedConn) Write(b []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	if closeNow {
-		c.Close()
+		c.closeAfterReply()
 	}
 	return n, err
+}
+
+// How long, and for how many bytes, a connection closed after its last
+// reply waits for the client to close its half.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+// closeAfterReply ends the connection without losing the reply just
+// written: a socket closed with unread input makes the kernel send a reset,
+// which can destroy the reply before the client has read it (a client that
+// still sends after a timeout, or mid-message after "500 Line too long").
+// So the sending half is shut first, and what the client still sends is
+// read and dropped until it closes too, or for lingerTime at most.
+func (c *guardedConn) closeAfterReply() {
+	if c.closed.Load() {
+		return
+	}
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.Conn, lingerBytes))
+	}
+	c.Close()
 }
 
 // SetReadDeadline is called by go-smtp before each command; the deadlines
@@ -80,6 +105,18 @@ func (c *guardedConn) setHardDeadline(t time.Time) {
 func (c *guardedConn) releaseAtNextReply() {
 	c.mu.Lock()
 	c.clearHard = true
+	c.mu.Unlock()
+}
+
+// endReads makes every further read fail at once, as if the hard deadline
+// had passed, until a reply after releaseAtNextReply. After a DATA timeout
+// go-smtp drains the rest of the message before it writes the 421: a
+// client that fell silent would get it only after a second idle period,
+// and one that trickles bytes would keep the drain going until the hard
+// deadline.
+func (c *guardedConn) endReads() {
+	c.mu.Lock()
+	c.hard = time.Now()
 	c.mu.Unlock()
 }
 

@@ -184,6 +184,11 @@ func (s *session) Data(r io.Reader) error {
 		reply, closeConn := replyFor(err)
 		if closeConn && s.guard != nil {
 			s.guard.closeAfterNextWrite()
+			if reply == errDataTimeout {
+				// Out of time: the 421 goes out now, not after go-smtp
+				// has drained what the client might still send.
+				s.guard.endReads()
+			}
 		}
 		reason := "error"
 		switch {

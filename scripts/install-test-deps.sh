@@ -15,6 +15,11 @@
 #            podman would otherwise pull in crun, which fails on these hosts'
 #            hybrid cgroups. No recommends: rootful with host networking needs
 #            no slirp4netns, uidmap or fuse-overlayfs.
+#   libio-socket-ssl-perl, libauthen-sasl-perl  Perl's Net::SMTP (in perl) with
+#            STARTTLS and AUTH, the client library many CRM tools are built on
+#            (tests/harness/netsmtp.go)
+#   libsasl2-modules  PLAIN and LOGIN for Postfix's SASL client, when a
+#            throwaway Postfix relays through bccguard with AUTH
 # Idempotent and quick when everything is present. No system MTA is left running:
 # postfix is preseeded to "No configuration" and stopped if the package started it.
 # No system Prometheus is left running either: the tests start their own.
@@ -33,9 +38,14 @@ have_dkimpy || need+=(python3-dkim)
 have chromium    || need+=(chromium)
 have podman      || need+=(podman)
 have runc        || need+=(runc)
+have_netsmtp() { /usr/bin/perl -MNet::SMTP -MIO::Socket::SSL -MAuthen::SASL -e 1 >/dev/null 2>&1; }
+/usr/bin/perl -MIO::Socket::SSL -e 1 >/dev/null 2>&1 || need+=(libio-socket-ssl-perl)
+/usr/bin/perl -MAuthen::SASL -e 1 >/dev/null 2>&1 || need+=(libauthen-sasl-perl)
+have_saslplain() { compgen -G '/usr/lib/*/sasl2/libplain.so*' >/dev/null && compgen -G '/usr/lib/*/sasl2/liblogin.so*' >/dev/null; }
+have_saslplain || need+=(libsasl2-modules)
 
 if [ "${#need[@]}" -eq 0 ]; then
-	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), prometheus, promtool, python3-dkim, chromium, podman, runc are present"
+	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), Net::SMTP (with TLS and AUTH), SASL PLAIN/LOGIN, prometheus, promtool, python3-dkim, chromium, podman, runc are present"
 	exit 0
 fi
 
@@ -95,6 +105,14 @@ if ! perl -MNet::SSLeay -e 1 >/dev/null 2>&1; then
 fi
 if ! have_dkimpy; then
 	echo "install-test-deps: dkimpy (python3-dkim) is not importable by /usr/bin/python3 after installing ${need[*]}" >&2
+	exit 1
+fi
+if ! have_netsmtp; then
+	echo "install-test-deps: Net::SMTP lacks IO::Socket::SSL or Authen::SASL after installing ${need[*]}" >&2
+	exit 1
+fi
+if ! have_saslplain; then
+	echo "install-test-deps: no SASL PLAIN/LOGIN modules (libsasl2-modules) after installing ${need[*]}" >&2
 	exit 1
 fi
 echo "install-test-deps: installed ${need[*]}"

@@ -20,6 +20,13 @@ const (
 // client relay there.
 func startAuthRelay(t *testing.T, sink *harness.Sink) (*harness.Relay, harness.TLSFiles) {
 	t.Helper()
+	return startAuthRelayLimits(t, sink, "{}")
+}
+
+// startAuthRelayLimits is startAuthRelay with the submission listener's
+// limits given (a YAML mapping, "{}" for the defaults).
+func startAuthRelayLimits(t *testing.T, sink *harness.Sink, limits string) (*harness.Relay, harness.TLSFiles) {
+	t.Helper()
 	dir := t.TempDir()
 	tlsFiles := harness.WriteTLSCert(t, dir)
 	r := harness.Start(t, fmt.Sprintf(`
@@ -33,11 +40,12 @@ listeners:
     tls_key: {{.Dir}}/key.pem
     auth: true
     allow_networks: [192.0.2.0/24]
+    limits: %s
 auth:
   users:
     - name: %s
       password_hash: %q
-`, authUser, bcryptHash(t, authPassword)), harness.WithUpstream(sink.Addr()), harness.InDir(dir))
+`, limits, authUser, bcryptHash(t, authPassword)), harness.WithUpstream(sink.Addr()), harness.InDir(dir))
 	return r, tlsFiles
 }
 

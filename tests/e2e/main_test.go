@@ -1,7 +1,8 @@
 // Package e2e runs the real bccguard binary between real SMTP clients and
 // servers on loopback: go-smtp's client and server (through tests/harness),
 // and peers that share no code with bccguard: Postfix's smtp-source and
-// smtp-sink, and swaks. scripts/install-test-deps.sh installs those.
+// smtp-sink, swaks, Perl's Net::SMTP and Postfix itself as a client.
+// scripts/install-test-deps.sh installs those.
 package e2e
 
 import (

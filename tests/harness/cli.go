@@ -45,15 +45,19 @@ func (c CLIResult) String() string {
 // RunCLI runs the bccguard binary with args (no relay needed).
 func RunCLI(t testing.TB, args ...string) CLIResult {
 	t.Helper()
-	return runTool("", Binary(t), CLITimeout, args)
+	return runTool("", Binary(t), CLITimeout, nil, args)
 }
 
-// runTool runs bin with args, bounded by timeout, and returns its run;
-// name labels it in failure output ("" for bccguard itself).
-func runTool(name, bin string, timeout time.Duration, args []string) CLIResult {
+// runTool runs bin with args and stdin (none if nil), bounded by timeout,
+// and returns its run; name labels it in failure output ("" for bccguard
+// itself).
+func runTool(name, bin string, timeout time.Duration, stdin []byte, args []string) CLIResult {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -143,5 +143,5 @@ func (s *PostfixSink) Stop() {
 func SMTPSource(t testing.TB, addr string, args ...string) CLIResult {
 	t.Helper()
 	argv := append(append([]string{}, args...), addr)
-	return runTool("smtp-source", Tool(t, "smtp-source"), 3*time.Minute, argv)
+	return runTool("smtp-source", Tool(t, "smtp-source"), 3*time.Minute, nil, argv)
 }
