@@ -77,14 +77,15 @@ type rule struct {
 	hold   bool // action quarantine
 }
 
-// key is the value of the rule's key for c and sender domain d; ok is
-// false when the rule does not apply (a user limit and no AUTH).
-func (r *rule) key(c Client, domain string) (string, bool) {
+// key is the value of the rule's key for c and sender domain d, after a
+// letter for its kind ("u" user, "d" domain, "n" network, "l" listener);
+// ok is false when the rule does not apply (a user limit and no AUTH).
+func (r *rule) key(c Client, domain string) (kind, value string, ok bool) {
 	switch r.Key {
 	case config.RateKeyUser:
-		return "u:" + c.User, c.User != ""
+		return "u", c.User, c.User != ""
 	case config.RateKeySenderDomain:
-		return "d:" + domain, true
+		return "d", domain, true
 	case config.RateKeyClientIP:
 		ip := c.IP.Unmap()
 		bits := r.IPv6Prefix
@@ -93,13 +94,13 @@ func (r *rule) key(c Client, domain string) (string, bool) {
 		}
 		p, err := ip.Prefix(bits)
 		if err != nil {
-			return "n:" + ip.String(), ip.IsValid()
+			return "n", ip.String(), ip.IsValid()
 		}
-		return "n:" + p.String(), true
+		return "n", p.String(), true
 	case config.RateKeyListener:
-		return "l:" + c.Listener, true
+		return "l", c.Listener, true
 	}
-	return "", false
+	return "", "", false
 }
 
 // New builds a Limiter and registers its metric.
@@ -199,9 +200,27 @@ type Tx struct {
 	l      *Limiter
 	c      Client
 	domain string
+	// scopes are the count names of the rules, "" where a rule does not
+	// apply; made once for MAIL FROM and every RCPT TO.
+	scopes []string
 	taken  []taken
 	hold   *Exceeded
 	done   bool
+}
+
+// scope is the name of rule i's count for this transaction ("" if the
+// rule does not apply to it).
+func (tx *Tx) scope(i int) string {
+	if tx.scopes == nil {
+		tx.scopes = make([]string, len(tx.l.rules))
+		for j := range tx.l.rules {
+			r := &tx.l.rules[j]
+			if kind, v, ok := r.key(tx.c, tx.domain); ok {
+				tx.scopes[j] = "limit:" + r.Name + "/" + kind + ":" + v
+			}
+		}
+	}
+	return tx.scopes[i]
 }
 
 // taken is one TakeRate to give back if the transaction fails.
@@ -232,22 +251,18 @@ func (tx *Tx) Hold() *Exceeded {
 // limits that count it.
 func (tx *Tx) take(ctx context.Context, rcpt bool) error {
 	l := tx.l
-	var reqs []store.RateRequest
-	var rules []*rule
+	reqs := make([]store.RateRequest, 0, len(l.rules))
+	rules := make([]*rule, 0, len(l.rules))
 	for i := range l.rules {
 		r := &l.rules[i]
 		bound := r.Messages
 		if rcpt {
 			bound = r.Recipients
 		}
-		if bound == 0 {
+		if bound == 0 || tx.scope(i) == "" {
 			continue
 		}
-		k, ok := r.key(tx.c, tx.domain)
-		if !ok {
-			continue
-		}
-		q := store.RateRequest{Scope: "limit:" + r.Name + "/" + k, Window: r.window}
+		q := store.RateRequest{Scope: tx.scope(i), Window: r.window}
 		if rcpt {
 			q.Recipients = 1
 		} else {
@@ -287,8 +302,7 @@ func (tx *Tx) take(ctx context.Context, rcpt bool) error {
 				r := rules[i]
 				e := &Exceeded{Limit: r.Name, Action: r.Action, Recipients: rcpt, Count: count(i), Max: bound(r), Window: r.window}
 				l.limited.WithLabelValues(r.Name, r.Action).Inc()
-				k, _ := r.key(tx.c, tx.domain)
-				l.log.Info("rate limit: deferred", "limit", r.Name, "key", k, "listener", tx.c.Listener,
+				l.log.Info("rate limit: deferred", "limit", r.Name, "scope", reqs[i].Scope, "listener", tx.c.Listener,
 					"client_ip", tx.c.IP.String(), "user", tx.c.User, "at", map[bool]string{false: "mail", true: "rcpt"}[rcpt],
 					"count", e.Count, "max", e.Max)
 				return e

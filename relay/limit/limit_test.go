@@ -32,7 +32,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 // newLimiter runs limits over a real embedded store, on a test clock.
-func newLimiter(t *testing.T, limits ...config.RateLimit) (*Limiter, *clock, *embedded.Store, *prometheus.Registry) {
+func newLimiter(t testing.TB, limits ...config.RateLimit) (*Limiter, *clock, *embedded.Store, *prometheus.Registry) {
 	t.Helper()
 	st, err := embedded.Open(t.TempDir(), embedded.Options{})
 	if err != nil {

@@ -42,7 +42,10 @@ type rateSlot struct {
 }
 
 // rateScope is a scope's non-empty slots, oldest first.
-type rateScope struct{ slots []rateSlot }
+type rateScope struct {
+	slots []rateSlot
+	dirty bool // in rateCounts.dirty
+}
 
 // trim drops the slots that have left the window ending in slot cur.
 func (rs *rateScope) trim(cur int64) {
@@ -83,9 +86,11 @@ func (rs *rateScope) at(n int64) *rateSlot {
 
 // rateCounts is the embedded store's store.RateCounter state.
 type rateCounts struct {
-	mu        sync.Mutex
-	scopes    map[rateKey]*rateScope
-	dirty     map[rateKey]bool // changed since the last save
+	mu     sync.Mutex
+	scopes map[rateKey]*rateScope
+	// dirty lists the scopes changed since the last save, each once
+	// (rateScope.dirty); a scope no longer in scopes is deleted.
+	dirty     []rateKey
 	lastSweep time.Time
 
 	stop chan struct{}
@@ -96,7 +101,6 @@ type rateCounts struct {
 func (s *Store) openRate() error {
 	rc := &rateCounts{
 		scopes: map[rateKey]*rateScope{},
-		dirty:  map[rateKey]bool{},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -110,7 +114,7 @@ func (s *Store) openRate() error {
 			}
 			rs.trim(store.RateSlot(now, key.window))
 			if len(rs.slots) == 0 {
-				rc.dirty[key] = true // gone: deleted at the next save
+				rc.dirty = append(rc.dirty, key) // gone: deleted at the next save
 				return nil
 			}
 			rc.scopes[key] = rs
@@ -159,15 +163,16 @@ func (s *Store) saveRate() error {
 	}
 	type entry struct{ k, v []byte }
 	entries := make([]entry, 0, len(rc.dirty))
-	for key := range rc.dirty {
+	for _, key := range rc.dirty {
 		e := entry{k: rateDBKey(key)}
 		if rs := rc.scopes[key]; rs != nil {
 			e.v = encodeRateScope(rs)
+			rs.dirty = false
 		}
 		entries = append(entries, e)
 	}
 	saved := rc.dirty
-	rc.dirty = map[rateKey]bool{}
+	rc.dirty = nil
 	rc.mu.Unlock()
 	err := s.batch.do(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRate)
@@ -186,8 +191,8 @@ func (s *Store) saveRate() error {
 	})
 	if err != nil {
 		rc.mu.Lock()
-		for key := range saved {
-			rc.dirty[key] = true
+		for _, key := range saved {
+			rc.markDirty(key, rc.scopes[key])
 		}
 		rc.mu.Unlock()
 		return ioErr("save rate counts", err)
@@ -236,7 +241,7 @@ func (s *Store) TakeRate(ctx context.Context, now time.Time, reqs []store.RateRe
 		sl := scopes[i].at(store.RateSlot(now, q.Window))
 		sl.m += q.Messages
 		sl.r += q.Recipients
-		rc.dirty[rateKey{q.Scope, q.Window}] = true
+		rc.markDirty(rateKey{q.Scope, q.Window}, scopes[i])
 	}
 	for i := range reqs {
 		res.Counts[i] = scopes[i].sum()
@@ -272,12 +277,25 @@ func (s *Store) GiveRate(ctx context.Context, at time.Time, reqs []store.RateReq
 		if sl.m == 0 && sl.r == 0 {
 			rs.slots = slices.Delete(rs.slots, i, i+1)
 		}
+		rc.markDirty(key, rs)
 		if len(rs.slots) == 0 {
 			delete(rc.scopes, key)
 		}
-		rc.dirty[key] = true
 	}
 	return nil
+}
+
+// markDirty lists key for the next save, once; rs is its scope (nil when
+// it is gone). rc.mu is held.
+func (rc *rateCounts) markDirty(key rateKey, rs *rateScope) {
+	if rs == nil {
+		rc.dirty = append(rc.dirty, key)
+		return
+	}
+	if !rs.dirty {
+		rs.dirty = true
+		rc.dirty = append(rc.dirty, key)
+	}
 }
 
 // sweep drops the scopes whose window has passed; rc.mu is held.
@@ -290,7 +308,10 @@ func (rc *rateCounts) sweep(now time.Time) {
 		rs.trim(store.RateSlot(now, key.window))
 		if len(rs.slots) == 0 {
 			delete(rc.scopes, key)
-			rc.dirty[key] = true
+			if rs.dirty { // already listed: saved as gone
+				continue
+			}
+			rc.dirty = append(rc.dirty, key)
 		}
 	}
 }

@@ -32,53 +32,50 @@ CREATE INDEX rate_counts_expires ON rate_counts (expires_at);
 -- serialised by a transaction advisory lock (class 0x62636703, "bcg" 3;
 -- the two-key form, apart from the single-key space; the second key
 -- hashes the schema and the scope), taken in the order of the keys so two
--- calls sharing scopes never deadlock. The scopes of one call are
--- distinct. For scope
--- i: count the slots from firsts[i] on; if a bound (max_*[i] > 0) would
--- be exceeded, nothing is added anywhere. It returns one row per scope:
--- its counts (after the additions when ok), whether it was over, and
--- whether everything was added.
+-- calls sharing scopes never deadlock; the counting statement that follows
+-- takes its snapshot once the locks are held, so it sees every count
+-- committed before. The scopes of one call are distinct. For scope i: the
+-- slots from firsts[i] on are counted; if a bound (max_*[i] > 0) would be
+-- exceeded, nothing is added anywhere. One row per scope comes back: its
+-- counts (after the additions when taken), whether it was over, and
+-- whether everything was added. Set-based, two statements whatever the
+-- number of scopes.
 CREATE FUNCTION bccguard_rate_take(
     scopes text[], slots bigint[], firsts bigint[], expires timestamptz[],
     msgs bigint[], rcpts bigint[], max_msgs bigint[], max_rcpts bigint[])
 RETURNS TABLE (messages bigint, recipients bigint, over boolean, taken boolean)
 LANGUAGE plpgsql AS $$
-DECLARE
-    n  int := coalesce(array_length(scopes, 1), 0);
-    m  bigint[] := array_fill(0::bigint, ARRAY[n]);
-    r  bigint[] := array_fill(0::bigint, ARRAY[n]);
-    ov boolean[] := array_fill(false, ARRAY[n]);
-    ok boolean := true;
-    cm bigint;
-    cr bigint;
 BEGIN
+    -- A count is not a message: its commit need not wait for the WAL
+    -- flush. A database crash may lose the last moment's counts; MAIL FROM
+    -- does not wait for a disk.
+    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM pg_advisory_xact_lock(1650681603, k)
     FROM (SELECT DISTINCT hashtext(coalesce(current_schema(), '') || '/' || s) AS k
           FROM unnest(scopes) AS s ORDER BY 1) AS keys;
-    FOR i IN 1..n LOOP
-        SELECT coalesce(sum(c.messages), 0), coalesce(sum(c.recipients), 0) INTO cm, cr
-        FROM rate_counts c WHERE c.scope = scopes[i] AND c.slot >= firsts[i];
-        m[i] := cm;
-        r[i] := cr;
-        IF (max_msgs[i] > 0 AND m[i] + msgs[i] > max_msgs[i])
-           OR (max_rcpts[i] > 0 AND r[i] + rcpts[i] > max_rcpts[i]) THEN
-            ov[i] := true;
-            ok := false;
-        END IF;
-    END LOOP;
-    IF ok THEN
-        FOR i IN 1..n LOOP
-            CONTINUE WHEN msgs[i] = 0 AND rcpts[i] = 0;
-            INSERT INTO rate_counts AS c (scope, slot, messages, recipients, expires_at)
-            VALUES (scopes[i], slots[i], msgs[i], rcpts[i], expires[i])
-            ON CONFLICT (scope, slot) DO UPDATE
-                SET messages = c.messages + EXCLUDED.messages, recipients = c.recipients + EXCLUDED.recipients;
-        END LOOP;
-        FOR i IN 1..n LOOP
-            m[i] := m[i] + msgs[i];
-            r[i] := r[i] + rcpts[i];
-        END LOOP;
-    END IF;
-    RETURN QUERY SELECT m[i], r[i], ov[i], ok FROM generate_series(1, n) AS i;
+    RETURN QUERY
+    WITH req AS (
+        SELECT * FROM unnest(scopes, slots, firsts, expires, msgs, rcpts, max_msgs, max_rcpts)
+            WITH ORDINALITY AS q(scope, slot, first, expires, add_m, add_r, max_m, max_r, i)
+    ), cur AS (
+        SELECT req.*, coalesce(sum(c.messages), 0)::bigint AS cm, coalesce(sum(c.recipients), 0)::bigint AS cr
+        FROM req LEFT JOIN rate_counts c ON c.scope = req.scope AND c.slot >= req.first
+        GROUP BY req.scope, req.slot, req.first, req.expires, req.add_m, req.add_r, req.max_m, req.max_r, req.i
+    ), chk AS (
+        SELECT cur.*, (cur.max_m > 0 AND cur.cm + cur.add_m > cur.max_m) OR (cur.max_r > 0 AND cur.cr + cur.add_r > cur.max_r) AS ov
+        FROM cur
+    ), verdict AS (
+        SELECT NOT coalesce(bool_or(chk.ov), false) AS ok FROM chk
+    ), ins AS (
+        INSERT INTO rate_counts AS c (scope, slot, messages, recipients, expires_at)
+        SELECT chk.scope, chk.slot, chk.add_m, chk.add_r, chk.expires FROM chk, verdict
+        WHERE verdict.ok AND (chk.add_m <> 0 OR chk.add_r <> 0)
+        ON CONFLICT (scope, slot) DO UPDATE
+            SET messages = c.messages + EXCLUDED.messages, recipients = c.recipients + EXCLUDED.recipients
+    )
+    SELECT CASE WHEN verdict.ok THEN chk.cm + chk.add_m ELSE chk.cm END,
+           CASE WHEN verdict.ok THEN chk.cr + chk.add_r ELSE chk.cr END,
+           chk.ov, verdict.ok
+    FROM chk, verdict ORDER BY chk.i;
 END
 $$;
