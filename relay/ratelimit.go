@@ -14,11 +14,10 @@ import (
 // decision into a hold, and what a transaction not accepted took is given
 // back when it ends.
 
-// limitMail starts a new transaction's rate limit check at MAIL FROM.
-// MAIL begins a new transaction (RFC 5321 3.3), so whatever the one
-// before had is dropped first, and a refused MAIL leaves none behind.
+// limitMail starts a new transaction's rate limit check at MAIL FROM (a
+// MAIL inside a transaction is refused before, so none is under way).
 func (s *session) limitMail(from string) error {
-	s.Reset()
+	s.limitEnd()
 	if s.srv.limits == nil {
 		return nil
 	}

@@ -46,6 +46,10 @@ var (
 		Message: "Bad sender address syntax"}
 	errUTF8Needed = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
 		Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
+	// RFC 5321 3.3: MAIL inside a transaction is out of sequence (Postfix
+	// answers the same); RSET or the end of DATA closes one.
+	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1},
+		Message: "Nested MAIL command: send RSET first"}
 )
 
 // rateLimitReply is the reply to a transaction a rate limit refuses: at

@@ -105,6 +105,11 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.hasMail {
+		// go-smtp keeps the recipients of the transaction under way, so
+		// a second envelope would go out with the first's (or none).
+		return errNestedMail
+	}
 	if !s.allowed && s.user == "" {
 		s.srv.metrics.rejected.WithLabelValues("relay_denied").Inc()
 		if *s.lst.cfg.Auth && s.srv.users != nil {
