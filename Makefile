@@ -6,6 +6,8 @@
 #   make run    builds and runs `bccguard serve` on the built-in defaults
 #   make bench  end-to-end benchmark against a throwaway Postfix relay
 #               (root; see docs/benchmarks.md)
+#   make bench-limits  what ten rate limits cost: pass-through and p99 of
+#               the 250 against a relay without limits (root, for smtp-sink)
 #   make faults fault tests in full (kill -9 rounds, upstream down, disk
 #               full, slow peers, 1,000 connections); a shortened form runs
 #               in `make test`
@@ -19,7 +21,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE ?= bccguard:$(VERSION)
 PODMAN ?= podman
 
-.PHONY: all build run test test-deps vet clean bench faults image
+.PHONY: all build run test test-deps vet clean bench bench-limits faults image
 
 all: build
 
@@ -40,6 +42,9 @@ test: test-deps vet
 
 bench:
 	GO=$(GO) bash scripts/bench.sh
+
+bench-limits: test-deps
+	BCCGUARD_BENCH=1 $(GO) test -count=1 -v -timeout 15m -run '^TestBenchRateLimits$$' ./tests/bench
 
 faults: test-deps
 	BCCGUARD_FAULTS=full $(GO) test -count=1 -v -timeout 15m -run '^TestFaults' ./tests/faults

@@ -33,6 +33,9 @@ type Config struct {
 	DKIM       DKIM       `yaml:"dkim"`
 	// Store selects the embedded store (default) or PostgreSQL.
 	Store Store `yaml:"store"`
+	// RateLimits bound how much each CRM (user, sender domain, network or
+	// listener) may send per window.
+	RateLimits []RateLimit `yaml:"rate_limits"`
 	// Policy is decoded and checked by the policy package, which reports
 	// its own errors with line numbers.
 	Policy yaml.Node `yaml:"policy"`
@@ -476,6 +479,7 @@ func (c *Config) validate() error {
 	}
 	errs = append(errs, c.validateDKIM()...)
 	errs = append(errs, c.validateStore()...)
+	errs = append(errs, c.validateRateLimits()...)
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,9 @@ type Input struct {
 	// DKIM is what the relay found about signatures; zero (nothing valid,
 	// cannot sign) where nothing verifies or signs, as in `policy test`.
 	DKIM DKIM
+	// Counts are the client's recent messages and recipients, this one
+	// included (zero unless the relay counts them: UsesClientCounts).
+	Counts ClientCounts
 }
 
 // DKIM is the signature side of a message: the incoming signatures the

@@ -390,7 +390,8 @@ func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store
 // queueing DSNs for recipients that failed for good.
 func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.Delivery, res []error, err error) store.Outcome {
 	now := time.Now()
-	expired := now.Sub(msg.ReceivedAt) >= d.srv.cfg.Queue.Lifetime.D()
+	// Time an operator held the delivery does not count (queue hold).
+	expired := now.Sub(msg.ReceivedAt)-dl.HeldFor >= d.srv.cfg.Queue.Lifetime.D()
 	retry := store.Outcome{State: store.StateDeferred, NextAttempt: now.Add(d.backoff(dl.Attempts))}
 	if err != nil {
 		var se *smtp.SMTPError

@@ -66,7 +66,11 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	in.Body = scan.Result()
 	var authResults string
 	in.DKIM, authResults = srv.dkim.finishVerify(check, fields)
+	if err := s.clientCounts(ctx, in); err != nil {
+		return "", policy.Decision{}, err
+	}
 	dec, pol := srv.decide(ctx, in)
+	dec = s.rateLimitHold(dec)
 	if dec.Error != "" {
 		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
 	}
@@ -82,6 +86,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	}
 	if dec.Effective() == policy.Quarantine {
 		msg.Quarantine = srv.quarantineRecord(pol, in, dec, msg.ReceivedAt)
+		s.rateLimitFigures(msg.Quarantine)
 	}
 	deliveries, err := srv.plan(dec, s.env.Recipients)
 	if err != nil {
@@ -93,6 +98,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if _, err := sp.Commit(ctx, msg, deliveries); err != nil {
 		return "", policy.Decision{}, fmt.Errorf("commit: %w", err)
 	}
+	s.limitTx.Accepted()
 	srv.metrics.accepted.WithLabelValues(s.lst.cfg.Name).Inc()
 	srv.metrics.receivedBytes.Add(float64(msg.Size))
 	srv.countProtected(in, dec)

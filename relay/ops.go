@@ -74,7 +74,8 @@ func (s *Server) initOps(reg prometheus.Registerer) error {
 	qc := &queueCollector{
 		store: s.store, log: s.log,
 		deliveries: prometheus.NewDesc("bccguard_queue_deliveries",
-			"Deliveries in the queue, by state: queued (due or waiting for their first attempt) or deferred (waiting to be retried).",
+			"Deliveries in the queue, by state: queued (due or waiting for their first attempt), deferred (waiting to be retried) "+
+				"or held (put on hold by an operator: not attempted, not aging, not in bccguard_queue_oldest_age_seconds).",
 			[]string{"state"}, nil),
 		oldest: prometheus.NewDesc("bccguard_queue_oldest_age_seconds",
 			"Age of the oldest delivery still in the queue, since its message was accepted (0 when the queue is empty).", nil, nil),

@@ -36,6 +36,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.GaugeValue, float64(max(st.Pending-st.Deferred, 0)), "queued")
 	ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.GaugeValue, float64(st.Deferred), "deferred")
+	ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.GaugeValue, float64(st.Held), "held")
 	age := 0.0
 	if !st.Oldest.IsZero() {
 		age = max(0, time.Since(st.Oldest).Seconds())

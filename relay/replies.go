@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/relay/limit"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -45,7 +46,33 @@ var (
 		Message: "Bad sender address syntax"}
 	errUTF8Needed = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
 		Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
+	// RFC 5321 3.3: MAIL inside a transaction is out of sequence (Postfix
+	// answers the same); RSET or the end of DATA closes one.
+	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1},
+		Message: "Nested MAIL command: send RSET first"}
 )
+
+// rateLimitReply is the reply to a transaction a rate limit refuses: at
+// MAIL FROM 451 4.7.0, at RCPT TO 452 4.5.3 for that recipient (RFC 5321
+// 4.5.3.1.10: the client sends the others and retries this one later). A
+// failure to check the limits is a 451 too: mail is never let through
+// unlimited, and the client retries. The limit's name helps the CRM's
+// operator; the counts stay in the log.
+func rateLimitReply(err error) *smtp.SMTPError {
+	var e *limit.Exceeded
+	switch {
+	case errors.As(err, &e) && e.Recipients:
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+			Message: safeText("Too many recipients for now (rate limit "+e.Limit+"), please try this one again later", 200)}
+	case errors.As(err, &e):
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: safeText("Too many messages for now (rate limit "+e.Limit+"), please try again later", 200)}
+	}
+	return errRateUnavailable
+}
+
+var errRateUnavailable = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+	Message: "Rate limits cannot be checked now, please try again later"}
 
 // maxAuthFailures is how many failed AUTH attempts one connection gets.
 const maxAuthFailures = 3

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/policy"
+	"github.com/bccguard/bccguard/relay/limit"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -51,6 +52,9 @@ type Options struct {
 	// RedactKey keys the hash that replaces addresses in logs; nil logs
 	// addresses in clear.
 	RedactKey []byte
+	// Limits checks the rate limits and keeps the policy's client counts;
+	// nil checks none (and the counts are zero).
+	Limits *limit.Limiter
 }
 
 // Server is the running relay: its listeners and its delivery workers.
@@ -62,6 +66,7 @@ type Server struct {
 	users     Authenticator
 	hostname  string
 	redactKey []byte
+	limits    *limit.Limiter
 
 	policyMu sync.RWMutex
 	policy   Evaluator
@@ -95,6 +100,7 @@ func New(o Options) (*Server, error) {
 		hostname:  o.Config.Hostname,
 		redactKey: o.RedactKey,
 		policy:    o.Policy,
+		limits:    o.Limits,
 	}
 	if err := s.initOps(o.Registerer); err != nil {
 		return nil, err

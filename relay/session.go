@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/bccguard/bccguard/policy"
+	"github.com/bccguard/bccguard/relay/limit"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -36,6 +37,7 @@ type session struct {
 
 	env     store.Envelope
 	hasMail bool
+	limitTx *limit.Tx // the transaction's rate limit check (ratelimit.go)
 }
 
 func (l *listener) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -103,6 +105,11 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.hasMail {
+		// go-smtp keeps the recipients of the transaction under way, so
+		// a second envelope would go out with the first's (or none).
+		return errNestedMail
+	}
 	if !s.allowed && s.user == "" {
 		s.srv.metrics.rejected.WithLabelValues("relay_denied").Inc()
 		if *s.lst.cfg.Auth && s.srv.users != nil {
@@ -115,6 +122,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	if from != "" && !validMailbox(from) {
 		return errBadSender
+	}
+	if err := s.limitMail(from); err != nil {
+		return err
 	}
 	s.env = store.Envelope{
 		Sender:   from,
@@ -140,6 +150,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !validMailbox(to) && !strings.EqualFold(to, "postmaster") {
 		return errBadAddress
 	}
+	if err := s.limitRcpt(); err != nil {
+		return err
+	}
 	r := store.Recipient{Addr: to}
 	for _, n := range opts.Notify {
 		r.Notify = append(r.Notify, string(n))
@@ -154,9 +167,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) Reset() {
 	s.env = store.Envelope{}
 	s.hasMail = false
+	s.limitEnd()
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.limitEnd()
+	return nil
+}
 
 func (s *session) clientInfo() store.Client {
 	return store.Client{

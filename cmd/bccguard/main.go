@@ -29,6 +29,8 @@ Usage:
   bccguard policy test --config FILE [--json]       runs the policy's own tests
   bccguard queue list [--data-dir DIR | --config FILE] [--state STATE] [--json]
   bccguard queue flush [--data-dir DIR | --config FILE]
+  bccguard queue show|cat|hold|release|requeue|delete ID... [--data-dir DIR | --config FILE] ...
+                     (bccguard queue help for details)
   bccguard quarantine list|show|raw|release|delete|bulk-release|bulk-delete|audit
                      [--data-dir DIR | --config FILE] ...   (bccguard quarantine for details)
   bccguard healthcheck [--config FILE | --admin ADDR] [--ready]   exit 0 if the relay's admin listener answers ok

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -75,31 +74,7 @@ func newQuarantineFlags(name string) *quarantineFlags {
 // parse reads flags and positional arguments in any order (ID first or
 // last), and refuses flags the subcommand does not use.
 func (q *quarantineFlags) parse(args []string, allowed ...string) ([]string, error) {
-	var pos []string
-	for {
-		if err := q.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%s: %v\n%s", q.fs.Name(), err, quarantineUsage)
-		}
-		if q.fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, q.fs.Arg(0))
-		args = q.fs.Args()[1:]
-	}
-	ok := map[string]bool{"config": true, "data-dir": true}
-	for _, a := range allowed {
-		ok[a] = true
-	}
-	var bad error
-	q.fs.Visit(func(f *flag.Flag) {
-		if !ok[f.Name] && bad == nil {
-			bad = usagef("%s does not take --%s\n%s", q.fs.Name(), f.Name, quarantineUsage)
-		}
-	})
-	return pos, bad
+	return parseMixed(q.fs, args, quarantineUsage, allowed...)
 }
 
 func (q *quarantineFlags) filter() (review.Filter, error) {

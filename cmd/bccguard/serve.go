@@ -26,6 +26,8 @@ import (
 	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/auth"
 	"github.com/bccguard/bccguard/relay/control"
+	"github.com/bccguard/bccguard/relay/limit"
+	"github.com/bccguard/bccguard/relay/queueadmin"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/web"
 )
@@ -132,9 +134,13 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	reg.MustRegister(buildInfo)
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
+	limits, err := limit.New(limit.Options{Limits: cfg.RateLimits, Counter: st, Registerer: reg, Logger: log.With("component", "limit")})
+	if err != nil {
+		return err
+	}
 	srv, err := relay.New(relay.Options{
 		Config: cfg, Store: st, Logger: log, Registerer: reg, Users: users, RedactKey: redactKey,
-		Policy: pol,
+		Policy: pol, Limits: limits,
 	})
 	if err != nil {
 		return err
@@ -153,7 +159,14 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	if err != nil {
 		return err
 	}
-	ctlSrv := control.NewServer(control.NewHandler(st, srv.Wake, rev))
+	queue, err := queueadmin.New(queueadmin.Options{
+		Store: st, Logger: log.With("component", "queue"), Registerer: reg, Hostname: cfg.Hostname,
+		Wake: srv.Wake, Redact: srv.RedactText,
+	})
+	if err != nil {
+		return err
+	}
+	ctlSrv := control.NewServer(control.NewHandler(queue, rev))
 	go func() { _ = ctlSrv.Serve(ctl) }()
 	defer ctlSrv.Close()
 
@@ -173,7 +186,7 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 			// The upstream is reported, never a reason to be unready: the queue absorbs an outage.
 			Reports: map[string]func(context.Context) string{"upstream": srv.UpstreamStatus},
 
-			Auth: authn, API: review.NewHandler(rev), Pages: pages,
+			Auth: authn, API: apiHandler(rev, queue), Pages: pages,
 		})
 		adm := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = adm.Serve(ln) }()
@@ -228,6 +241,17 @@ func reload(srv *relay.Server, users relay.Authenticator, cfgPath string, log *s
 	}
 	srv.PolicyReloaded(cfgPath, err)
 	log.Error("policy reload refused; keeping the old policy", "err", err)
+}
+
+// apiHandler is the admin listener's /api/v1: the queue's routes
+// (/queue...) and the review API's (everything else, its 404s included).
+func apiHandler(rev *review.Service, queue *queueadmin.Service) http.Handler {
+	mux := http.NewServeMux()
+	q := queueadmin.NewHandler(queue)
+	mux.Handle("/queue", q)
+	mux.Handle("/queue/", q)
+	mux.Handle("/", review.NewHandler(rev))
+	return mux
 }
 
 // newReview builds the quarantine review service over the store.

@@ -24,10 +24,10 @@ const storeOpenTimeout = 2 * time.Minute
 // other replicas, whose schema it migrates first. The data folder still
 // holds this replica's control socket and redaction key, so it is locked
 // for the postgres backend too: two replicas must not share one.
-func openStore(cfg *config.Config, log *slog.Logger) (review.Store, error) {
+func openStore(cfg *config.Config, log *slog.Logger) (backend, error) {
 	log = log.With("component", "store")
 	var (
-		st     review.Store
+		st     backend
 		unlock = func() {}
 	)
 	switch cfg.Store.Backend {
@@ -63,13 +63,22 @@ func openStore(cfg *config.Config, log *slog.Logger) (review.Store, error) {
 		}
 		st = e
 	}
-	return &configuredStore{Store: st, lease: cfg.Store.Lease.D(), unlock: unlock}, nil
+	return &configuredStore{backend: st, lease: cfg.Store.Lease.D(), unlock: unlock}, nil
+}
+
+// backend is everything serve needs of a store: the queue, the review
+// side, the queue commands and the rate limit counts. Both backends are
+// all of it.
+type backend interface {
+	review.Store
+	store.QueueAdmin
+	store.RateCounter
 }
 
 // configuredStore applies store.lease to every claim (the relay's workers
 // ask for their built-in lease) and releases the data folder on Close.
 type configuredStore struct {
-	review.Store
+	backend
 	lease  time.Duration // 0: as asked
 	unlock func()
 }
@@ -78,11 +87,11 @@ func (s *configuredStore) Claim(ctx context.Context, owner string, now time.Time
 	if s.lease > 0 {
 		lease = s.lease
 	}
-	return s.Store.Claim(ctx, owner, now, limit, lease)
+	return s.backend.Claim(ctx, owner, now, limit, lease)
 }
 
 func (s *configuredStore) Close() error {
-	err := s.Store.Close()
+	err := s.backend.Close()
 	s.unlock()
 	s.unlock = func() {}
 	return err

@@ -3,10 +3,10 @@
 // talks to Postfix. The socket's file permissions (0600, owner only) are the
 // credentials; nothing listens on the network.
 //
-// The queue has its own small API (/v1/queue). The quarantine and audit log
-// are the review API itself (review.NewHandler) mounted at /v1, so the CLI
-// gets exactly what the HTTP API gives, codes and audit entries included,
-// as a reviewer named "cli:" and the peer's Unix user.
+// The queue (queueadmin.NewHandler), the quarantine and the audit log
+// (review.NewHandler) are the admin listener's APIs themselves, mounted at
+// /v1, so the CLI gets exactly what the HTTP API gives, codes and audit
+// entries included, as a reviewer named "cli:" and the peer's Unix user.
 package control
 
 import (
@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bccguard/bccguard/relay/queueadmin"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -54,19 +55,18 @@ func Listen(dataDir string) (net.Listener, error) {
 
 // Handler serves the control API.
 type Handler struct {
-	Store store.Store
-	// Flushed is called after a flush so delivery starts at once.
-	Flushed func()
-	mux     *http.ServeMux
+	mux *http.ServeMux
 }
 
-// NewHandler returns the control API's handler. With rev set it also
-// serves the review API at /v1/quarantine and /v1/audit. Serve it with
-// NewServer, which tells it who the peer is.
-func NewHandler(st store.Store, flushed func(), rev *review.Service) *Handler {
-	h := &Handler{Store: st, Flushed: flushed, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /v1/queue", h.list)
-	h.mux.HandleFunc("POST /v1/queue/flush", h.flush)
+// NewHandler returns the control API's handler: the queue's API
+// (queueadmin.NewHandler) at /v1/queue and, with rev set, the review API
+// at /v1/quarantine and /v1/audit. Serve it with NewServer, which tells
+// it who the peer is.
+func NewHandler(queue *queueadmin.Service, rev *review.Service) *Handler {
+	h := &Handler{mux: http.NewServeMux()}
+	q := cliActor(http.StripPrefix("/v1", queueadmin.NewHandler(queue)))
+	h.mux.Handle("/v1/queue", q)
+	h.mux.Handle("/v1/queue/", q)
 	if rev != nil {
 		api := cliActor(http.StripPrefix("/v1", review.NewHandler(rev)))
 		h.mux.Handle("/v1/quarantine", api)
@@ -118,72 +118,6 @@ func cliActor(next http.Handler) http.Handler {
 		a := review.Actor{Name: "cli:" + name, Role: review.RoleReviewer, Via: review.ViaCLI}
 		next.ServeHTTP(w, r.WithContext(review.WithActor(r.Context(), a)))
 	})
-}
-
-func filterOf(r *http.Request) (store.Filter, error) {
-	f := store.Filter{MessageID: r.URL.Query().Get("id")}
-	for _, s := range r.URL.Query()["state"] {
-		st := store.State(s)
-		switch st {
-		case store.StateQueued, store.StateDeferred, store.StateDelivered, store.StateBounced, store.StateExpired:
-			f.States = append(f.States, st)
-		default:
-			return f, fmt.Errorf("unknown state %q", s)
-		}
-	}
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			return f, fmt.Errorf("bad limit %q", l)
-		}
-		f.Limit = n
-	}
-	return f, nil
-}
-
-func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r)
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, err)
-		return
-	}
-	ds, err := h.Store.List(r.Context(), f)
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err)
-		return
-	}
-	if ds == nil {
-		ds = []store.Delivery{}
-	}
-	writeJSON(w, ds)
-}
-
-func (h *Handler) flush(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r)
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, err)
-		return
-	}
-	n, err := h.Store.Flush(r.Context(), f, time.Now())
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err)
-		return
-	}
-	if h.Flushed != nil {
-		h.Flushed()
-	}
-	writeJSON(w, map[string]int{"flushed": n})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeErr(w http.ResponseWriter, code int, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
 
 // Client talks to a running relay's control socket.
@@ -259,38 +193,6 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return fmt.Errorf("relay answered %s: %s", resp.Status, e.Error)
 	}
 	return json.Unmarshal(b, out)
-}
-
-// Query builds the query string for a filter.
-func Query(f store.Filter) string {
-	v := make([]string, 0, 4)
-	for _, s := range f.States {
-		v = append(v, "state="+string(s))
-	}
-	if f.MessageID != "" {
-		v = append(v, "id="+f.MessageID)
-	}
-	if f.Limit > 0 {
-		v = append(v, "limit="+strconv.Itoa(f.Limit))
-	}
-	if len(v) == 0 {
-		return ""
-	}
-	return "?" + strings.Join(v, "&")
-}
-
-// List returns the queued deliveries matching f.
-func (c *Client) List(ctx context.Context, f store.Filter) ([]store.Delivery, error) {
-	var out []store.Delivery
-	err := c.do(ctx, http.MethodGet, "/v1/queue"+Query(f), &out)
-	return out, err
-}
-
-// Flush makes deferred deliveries matching f due now and returns how many.
-func (c *Client) Flush(ctx context.Context, f store.Filter) (int, error) {
-	var out struct{ Flushed int }
-	err := c.do(ctx, http.MethodPost, "/v1/queue/flush"+Query(f), &out)
-	return out.Flushed, err
 }
 
 // QuarantineList returns one page of holds matching f.

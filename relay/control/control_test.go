@@ -15,6 +15,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/control"
+	"github.com/bccguard/bccguard/relay/queueadmin"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
@@ -43,7 +44,11 @@ func serve(t *testing.T) (string, *embedded.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := control.NewServer(control.NewHandler(st, nil, rev))
+	queue, err := queueadmin.New(queueadmin.Options{Store: st, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(), Hostname: "relay.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := control.NewServer(control.NewHandler(queue, rev))
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 	return dir, st

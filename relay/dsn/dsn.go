@@ -31,7 +31,10 @@ type Report struct {
 	From         string    // the DSN's From: address, e.g. "MAILER-DAEMON@relay.example.com"
 	To           string    // the original envelope sender, who gets the DSN
 	QueueID      string    // bccguard's ID for the message, to quote to support
-	Recipients   []RecipientStatus
+	// Explanation, when set, says in a sentence why, for people (a
+	// deletion by an operator has no receiving server's reply to quote).
+	Explanation string
+	Recipients  []RecipientStatus
 
 	// Date, MessageID and Boundary default to now, a random Message-ID at
 	// ReportingMTA and a random boundary; tests fix them.
@@ -279,6 +282,9 @@ func (r *Report) writeText(w io.Writer, attached bool) error {
 	fmt.Fprintf(&b, "This is the mail relay at %s.\n\n", clean(r.ReportingMTA))
 	if r.failed() {
 		b.WriteString("Your message could not be delivered to the recipients below.\n")
+		if e := clean(r.Explanation); e != "" {
+			b.WriteString(e + "\n")
+		}
 	} else {
 		b.WriteString("Your message has not been delivered yet to the recipients below.\n" +
 			"It is still being retried: you do not need to send it again.\n")

@@ -454,3 +454,17 @@ func TestShouldNotify(t *testing.T) {
 		}
 	}
 }
+
+// An explanation for people follows the opening line, on one line however
+// it was given (no header or part can be injected through it).
+func TestExplanation(t *testing.T) {
+	r := failedReport()
+	r.Explanation = "An operator deleted it.\r\n\r\n--bccguard-dsn-TESTBOUNDARY\r\nContent-Type: text/html"
+	out := string(write(t, r, nil))
+	if !strings.Contains(out, "Your message could not be delivered to the recipients below.\r\nAn operator deleted it.") {
+		t.Fatalf("explanation missing or misplaced:\n%s", out)
+	}
+	if strings.Count(out, "--bccguard-dsn-TESTBOUNDARY\r\n") != 2 {
+		t.Fatalf("the explanation added a part:\n%s", out)
+	}
+}

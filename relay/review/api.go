@@ -60,15 +60,16 @@ func NewHandler(svc *Service) http.Handler {
 		}
 		WriteError(w, errorf(CodeNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return secure(mux)
+	return Secure(mux)
 }
 
 type api struct{ svc *Service }
 
-// secure sets what every API answer needs: no caching of quarantined
+// Secure sets what every API answer needs: no caching of quarantined
 // content, and nothing a browser could render or sniff; and it refuses
-// requests without an actor.
-func secure(next http.Handler) http.Handler {
+// requests without an actor. The queue's API (relay/queueadmin) sits
+// behind it too.
+func Secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Cache-Control", "no-store")
@@ -135,7 +136,7 @@ func (h *api) raw(w http.ResponseWriter, r *http.Request) {
 
 func (h *api) release(w http.ResponseWriter, r *http.Request) {
 	var o ReleaseOptions
-	if err := decodeBody(r, &o); err != nil {
+	if err := DecodeBody(r, &o); err != nil {
 		WriteError(w, err)
 		return
 	}
@@ -149,7 +150,7 @@ func (h *api) release(w http.ResponseWriter, r *http.Request) {
 
 func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 	var o DeleteOptions
-	if err := decodeBody(r, &o); err != nil {
+	if err := DecodeBody(r, &o); err != nil {
 		WriteError(w, err)
 		return
 	}
@@ -159,7 +160,7 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 
 func (h *api) bulk(w http.ResponseWriter, r *http.Request) {
 	var req BulkRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := DecodeBody(r, &req); err != nil {
 		WriteError(w, err)
 		return
 	}
@@ -213,10 +214,10 @@ func (h *api) audit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decodeBody reads a JSON body into v, strictly: unknown fields are
+// DecodeBody reads a JSON body into v, strictly: unknown fields are
 // errors, so a misspelt option ("rewite") is not silently ignored. Only
 // JSON is accepted, which also keeps a browser's cross-site form post out.
-func decodeBody(r *http.Request, v any) error {
+func DecodeBody(r *http.Request, v any) error {
 	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
 		return errorf(CodeBadRequest, "reading the body: %v", err)

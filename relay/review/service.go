@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -189,20 +188,7 @@ func (s *Service) record(ctx context.Context, a Actor, action, target string, er
 		outcome = string(CodeOf(err))
 	}
 	s.metrics.actions.WithLabelValues(action, outcome).Inc()
-	d := make([]string, 0, len(detail)+2)
-	if a.Via != "" {
-		d = append(d, "via "+a.Via)
-	}
-	for _, x := range detail {
-		if x != "" {
-			d = append(d, x)
-		}
-	}
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			d = append(d, e.Message)
-		}
 		lvl := slog.LevelInfo
 		if CodeOf(err) == CodeInternal {
 			lvl = slog.LevelError
@@ -214,12 +200,7 @@ func (s *Service) record(ctx context.Context, a Actor, action, target string, er
 		s.log.Log(ctx, lvl, "quarantine action failed", "action", action, "target", logTarget,
 			"actor", a.Name, "via", a.Via, "outcome", outcome, "err", logErr)
 	}
-	// The audit entry outlives the request: a client that hangs up must
-	// not leave an action unaudited.
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	e := store.AuditEntry{At: s.now(), Actor: a.Name, Action: action, Target: target, Outcome: outcome, Detail: strings.Join(d, "; ")}
-	if aerr := s.st.AddAudit(actx, e); aerr != nil {
+	if aerr := AddAudit(ctx, s.st, NewAuditEntry(s.now(), a, action, target, err, detail...)); aerr != nil {
 		s.metrics.auditFailures.Inc()
 		s.log.Error("could not write the audit entry", "action", action, "target", target, "actor", a.Name, "outcome", outcome, "err", aerr)
 	}

@@ -113,10 +113,14 @@ const (
 // State is a delivery's state.
 type State string
 
-// Delivery states. Queued and Deferred are pending; the others are final.
+// Delivery states. Queued and Deferred are pending; Held is neither
+// pending nor final (an operator put it on hold: it is not attempted and
+// does not age towards the queue lifetime until released); the others are
+// final.
 const (
 	StateQueued    State = "queued"
 	StateDeferred  State = "deferred"
+	StateHeld      State = "held"
 	StateDelivered State = "delivered"
 	StateBounced   State = "bounced"
 	StateExpired   State = "expired"
@@ -147,6 +151,11 @@ type Delivery struct {
 	// LastError is the last attempt's error or upstream reply, safe to show
 	// to operators.
 	LastError string `json:"last_error,omitempty"`
+	// HeldSince is when an operator put the delivery on hold (zero unless
+	// State is Held); HeldFor is how long it was held before, in total.
+	// The time held does not count towards the queue lifetime.
+	HeldSince time.Time     `json:"held_since,omitzero"`
+	HeldFor   time.Duration `json:"held_for,omitempty"`
 }
 
 // Claimed is a delivery handed out by Claim, with its message record and the
@@ -189,6 +198,9 @@ type Stats struct {
 	Pending int
 	// Deferred is the number of deliveries in state Deferred.
 	Deferred int
+	// Held is the number of deliveries an operator put on hold (not in
+	// Pending, nor in Oldest).
+	Held int
 	// Oldest is the creation time of the oldest pending delivery (zero if none).
 	Oldest time.Time
 }

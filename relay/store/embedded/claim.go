@@ -237,15 +237,20 @@ func (l *heldLease) delivery(tx *bolt.Tx, id string) (*store.Delivery, error) {
 // applyOutcome writes the new state of d, moves its index entries and
 // collects the message when d was its last pending delivery.
 func (s *Store) applyOutcome(tx *bolt.Tx, d *store.Delivery, l *heldLease, out store.Outcome, now time.Time) error {
-	due, age := tx.Bucket(bucketDue), tx.Bucket(bucketAge)
-	if err := due.Delete(timeKey(d.NextAttempt, d.ID)); err != nil {
+	// The delivery leaves its index entries and gets those of its new
+	// state. One put on hold while the attempt was in flight stays held
+	// if the attempt deferred it (admin.go).
+	var c counts
+	if err := unindex(tx, d, &c); err != nil {
 		return err
 	}
-	wasDeferred := d.State == store.StateDeferred
+	held := d.State == store.StateHeld && out.State == store.StateDeferred
 	d.State = out.State
+	if held {
+		d.State = store.StateHeld
+	}
 	d.Attempts++
 	d.LastError = out.Error
-	ageKey := timeKey(d.CreatedAt, d.ID)
 	if out.State == store.StateDeferred {
 		if out.Recipients != nil {
 			if len(out.Recipients) == 0 {
@@ -257,27 +262,9 @@ func (s *Store) applyOutcome(tx *bolt.Tx, d *store.Delivery, l *heldLease, out s
 		if out.NextAttempt.IsZero() {
 			d.NextAttempt = now
 		}
-		if err := due.Put(timeKey(d.NextAttempt, d.ID), nil); err != nil {
-			return err
-		}
-		if err := age.Put(ageKey, []byte{ageDeferred}); err != nil {
-			return err
-		}
-	} else if err := age.Delete(ageKey); err != nil {
+	}
+	if err := reindex(tx, d, &c); err != nil {
 		return err
-	}
-	if err := putJSON(tx.Bucket(bucketDeliveries), d.ID, d); err != nil {
-		return err
-	}
-
-	var dPending, dDeferred int64
-	if out.State.Final() {
-		dPending--
-	}
-	if wasDeferred && out.State != store.StateDeferred {
-		dDeferred--
-	} else if !wasDeferred && out.State == store.StateDeferred {
-		dDeferred++
 	}
 	var bodyFile string
 	msgGone := false
@@ -312,8 +299,7 @@ func (s *Store) applyOutcome(tx *bolt.Tx, d *store.Delivery, l *heldLease, out s
 			delete(s.claimMsgs, msgID)
 		}
 		s.mu.Unlock()
-		s.pending.Add(dPending)
-		s.deferred.Add(dDeferred)
+		s.addCounts(c)
 		// The record is gone for good; the file goes after it. A crash in
 		// between leaves an orphan that the next Open removes.
 		if bodyFile != "" {

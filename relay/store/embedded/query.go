@@ -106,8 +106,9 @@ func (f filter) match(d *store.Delivery) bool {
 	return (f.states == nil || f.states[d.State]) && (f.messageID == "" || d.MessageID == f.messageID)
 }
 
-// pendingOnly reports whether only queued or deferred deliveries can match,
-// so the age index (which holds exactly those) is enough.
+// pendingOnly reports whether only unfinished deliveries can match, so
+// the age index (which holds the queued and deferred ones) and the held
+// index are enough.
 func (f filter) pendingOnly() bool {
 	if f.states == nil {
 		return false
@@ -161,14 +162,24 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Delivery, err
 				}
 			}
 		case ff.pendingOnly():
+			if ff.states[store.StateHeld] {
+				var err error
+				if out, err = listHeld(tx, ff, limit, out); err != nil {
+					return err
+				}
+			}
+			if !ff.states[store.StateQueued] && !ff.states[store.StateDeferred] {
+				break
+			}
 			// The age index is in creation order; within one creation
 			// time its ID order is not ours, so read that whole group
 			// before cutting at the limit.
 			c := tx.Bucket(bucketAge).Cursor()
 			var lastN int64
+			n0 := len(out)
 			for k, _ := c.First(); k != nil; k, _ = c.Next() {
 				n := keyNanos(k)
-				if len(out) >= limit && n != lastN {
+				if len(out)-n0 >= limit && n != lastN {
 					break
 				}
 				id := k[8:]

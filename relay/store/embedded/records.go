@@ -53,14 +53,19 @@ var (
 	// audit is the review audit log: entry ID (uint64 big-endian, from the
 	// bucket's sequence) -> store.AuditEntry (JSON). Append-only.
 	bucketAudit = []byte("audit")
+	// held indexes deliveries an operator put on hold by (CreatedAt, ID):
+	// they leave due and age, so no claim and no queue age sees them.
+	bucketHeld = []byte("held")
+	// ratecounts keeps the rate limit counts between runs (ratelimit.go).
+	bucketRate = []byte("ratecounts")
 
 	keyVersion = []byte("version")
 	keyPing    = []byte("ping")
 )
 
 // schemaVersion is the layout's version. Buckets added later without
-// changing existing ones (holds, holdindex, audit) are created on Open and
-// keep the version.
+// changing existing ones (holds, holdindex, audit, held, ratecounts) are
+// created on Open and keep the version.
 const schemaVersion = "1"
 
 // Values of the age index.
@@ -72,7 +77,7 @@ const (
 func initBuckets(tx *bolt.Tx) error {
 	for _, name := range [][]byte{
 		bucketMeta, bucketMessages, bucketBodies, bucketFiles, bucketDeliveries, bucketOpen, bucketDue, bucketAge,
-		bucketHolds, bucketHoldIndex, bucketAudit,
+		bucketHolds, bucketHoldIndex, bucketAudit, bucketHeld, bucketRate,
 	} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)

@@ -21,7 +21,7 @@ func (s *Store) recoverState() error {
 	}
 	onDisk := make(map[string]bool, len(entries))
 	var orphans []string
-	var pending, deferred int64
+	var pending, deferred, held int64
 	err = s.db.View(func(tx *bolt.Tx) error {
 		files := tx.Bucket(bucketFiles)
 		for _, e := range entries {
@@ -41,13 +41,18 @@ func (s *Store) recoverState() error {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketAge).ForEach(func(_, v []byte) error {
+		err = tx.Bucket(bucketAge).ForEach(func(_, v []byte) error {
 			pending++
 			if len(v) == 1 && v[0] == ageDeferred {
 				deferred++
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		held = int64(tx.Bucket(bucketHeld).Stats().KeyN)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("embedded: recover: %w", err)
@@ -62,5 +67,6 @@ func (s *Store) recoverState() error {
 	}
 	s.pending.Store(pending)
 	s.deferred.Store(deferred)
+	s.held.Store(held)
 	return nil
 }

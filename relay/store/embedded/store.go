@@ -98,6 +98,10 @@ type Store struct {
 	// Counters for Stats, rebuilt on Open and moved by commit handlers.
 	pending  atomic.Int64
 	deferred atomic.Int64
+	held     atomic.Int64
+
+	// rate holds the rate limit counts (ratelimit.go).
+	rate *rateCounts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -169,6 +173,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		return fail(err)
 	}
 	s.batch = newCommitter(db)
+	if err := s.openRate(); err != nil {
+		s.batch.close()
+		return fail(err)
+	}
 	return s, nil
 }
 
@@ -194,6 +202,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	if err := s.closeRate(); err != nil {
+		s.log.Warn("rate limit counts not saved at close", "err", err)
+	}
 	s.batch.close()
 	errDir := s.spoolDirF.Close()
 	if err := s.db.Close(); err != nil {
@@ -243,7 +254,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 		return store.Stats{}, err
 	}
 	defer s.leave()
-	st := store.Stats{Pending: int(s.pending.Load()), Deferred: int(s.deferred.Load())}
+	st := store.Stats{Pending: int(s.pending.Load()), Deferred: int(s.deferred.Load()), Held: int(s.held.Load())}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if k, _ := tx.Bucket(bucketAge).Cursor().First(); k != nil {
 			st.Oldest, _ = splitTimeKey(k)

@@ -213,7 +213,7 @@ func (s *Store) Close() error {
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `
 		UPDATE deliveries SET lease_owner = NULL, leased_until = NULL, lease_session = NULL
-		WHERE state IN ('queued', 'deferred') AND lease_session = $1`, s.session)
+		WHERE state IN ('queued', 'deferred', 'held') AND lease_session = $1`, s.session)
 	if err != nil {
 		// They end with their time, as a dead replica's do.
 		s.log.Warn("freeing the leases of this instance failed", "err", err)
@@ -250,8 +250,9 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 		oldest *time.Time
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT count(*), count(*) FILTER (WHERE state = 'deferred'), min(created_at)
-		FROM deliveries WHERE state IN ('queued', 'deferred')`).Scan(&st.Pending, &st.Deferred, &oldest)
+		SELECT count(*), count(*) FILTER (WHERE state = 'deferred'), min(created_at),
+			(SELECT count(*) FROM deliveries WHERE state = 'held')
+		FROM deliveries WHERE state IN ('queued', 'deferred')`).Scan(&st.Pending, &st.Deferred, &oldest, &st.Held)
 	if err != nil {
 		return store.Stats{}, pgErr("stats", err)
 	}

@@ -18,20 +18,27 @@ import (
 const DefaultListLimit = 1000
 
 // deliveryColumns are the columns scanDelivery reads, in its order.
-const deliveryColumns = `message_id, seq, recipients, rewrite, state, attempts, created_at, next_attempt, last_error`
+const deliveryColumns = `message_id, seq, recipients, rewrite, state, attempts, created_at, next_attempt, last_error, held_since, held_for_us`
 
 func scanDelivery(row pgx.Row, extra ...any) (store.Delivery, error) {
 	var (
-		d      store.Delivery
-		seq    int
-		recips []byte
+		d         store.Delivery
+		seq       int
+		recips    []byte
+		heldSince *time.Time
+		heldFor   int64
 	)
-	dest := append([]any{&d.MessageID, &seq, &recips, &d.Rewrite, &d.State, &d.Attempts, &d.CreatedAt, &d.NextAttempt, &d.LastError}, extra...)
+	dest := append([]any{&d.MessageID, &seq, &recips, &d.Rewrite, &d.State, &d.Attempts, &d.CreatedAt, &d.NextAttempt, &d.LastError,
+		&heldSince, &heldFor}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return d, err
 	}
 	d.ID = deliveryID(d.MessageID, seq)
 	d.CreatedAt, d.NextAttempt = d.CreatedAt.UTC(), d.NextAttempt.UTC()
+	if heldSince != nil {
+		d.HeldSince = heldSince.UTC()
+	}
+	d.HeldFor = time.Duration(heldFor) * time.Microsecond
 	if err := json.Unmarshal(recips, &d.Recipients); err != nil {
 		return d, fmt.Errorf("delivery %s: corrupt recipients: %w", d.ID, err)
 	}
@@ -65,7 +72,8 @@ WITH due AS (
 ), claimed AS (
 	UPDATE deliveries d SET lease_owner = $3, leased_until = $4, lease_session = $5
 	FROM due WHERE d.message_id = due.message_id AND d.seq = due.seq
-	RETURNING d.message_id, d.seq, d.recipients, d.rewrite, d.state, d.attempts, d.created_at, d.next_attempt, d.last_error
+	RETURNING d.message_id, d.seq, d.recipients, d.rewrite, d.state, d.attempts, d.created_at, d.next_attempt, d.last_error,
+		d.held_since, d.held_for_us
 )
 SELECT c.*, m.size,
 	CASE WHEN row_number() OVER (PARTITION BY c.message_id ORDER BY c.seq) = 1 THEN m.record END
@@ -201,12 +209,15 @@ func (s *Store) Complete(ctx context.Context, owner, deliveryID string, out stor
 
 // The statements of Complete.
 const (
+	// A delivery an operator held while the attempt was in flight stays
+	// held if the attempt deferred it (admin.go).
 	sqlComplete = `
-		UPDATE deliveries SET state = $4, attempts = attempts + 1, last_error = $5,
+		UPDATE deliveries SET state = CASE WHEN state = 'held' AND $4 = 'deferred' THEN 'held' ELSE $4 END,
+			attempts = attempts + 1, last_error = $5,
 			next_attempt = CASE WHEN $4 = 'deferred' THEN $6 ELSE next_attempt END,
 			recipients = coalesce($7::json, recipients),
 			lease_owner = NULL, leased_until = NULL, lease_session = NULL
-		WHERE message_id = $1 AND seq = $2 AND lease_owner = $3 AND state IN ('queued', 'deferred')`
+		WHERE message_id = $1 AND seq = $2 AND lease_owner = $3 AND state IN ('queued', 'deferred', 'held')`
 	// sqlLockMessage: final outcomes of one message take its row lock in
 	// turn (until their commit), and sqlCollect, a statement of its own,
 	// takes its snapshot after the lock is granted. So of two last
@@ -217,7 +228,7 @@ const (
 	sqlLockMessage = `SELECT 1 FROM messages WHERE id = $1 FOR NO KEY UPDATE`
 	sqlCollect     = `
 		DELETE FROM messages m WHERE m.id = $1 AND m.deliveries > 0 AND NOT EXISTS (
-			SELECT 1 FROM deliveries d WHERE d.message_id = $1 AND d.state IN ('queued', 'deferred'))`
+			SELECT 1 FROM deliveries d WHERE d.message_id = $1 AND d.state IN ('queued', 'deferred', 'held'))`
 )
 
 // sqlNextDue: the earliest time Claim can return something. A delivery
@@ -258,7 +269,7 @@ func deliveryWhere(f store.Filter) (string, []any) {
 		pendingOnly := true
 		for i, st := range f.States {
 			states[i] = string(st)
-			pendingOnly = pendingOnly && !st.Final()
+			pendingOnly = pendingOnly && (st == store.StateQueued || st == store.StateDeferred)
 		}
 		if pendingOnly { // lets the planner use the partial indexes
 			c.literal(`state IN ('queued', 'deferred')`)

@@ -14,7 +14,8 @@
 //	}
 //
 // The store must also implement store.QuarantineStore (the review side),
-// which the suite tests too.
+// store.QueueAdmin (the operator's queue commands) and store.RateCounter
+// (rate limit counts), which the suite tests too.
 //
 // The suite closes some stores itself, so Close must be safe to call twice.
 // Times it passes in are truncated to microseconds, the precision of
@@ -101,6 +102,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		{"HoldStats", testHoldStats},
 		{"HoldsReopen", testHoldsReopen},
 		{"QuarantineClosed", testQuarantineClosed},
+		{"QueueHold", testQueueHold},
+		{"QueueRequeue", testQueueRequeue},
+		{"QueueDelete", testQueueDelete},
+		{"QueueUnknown", testQueueUnknown},
+		{"QueuedMessages", testQueuedMessages},
+		{"QueueHoldReopen", testQueueHoldReopen},
+		{"QueueAdminRace", testQueueAdminRace},
+		{"RateBounds", testRateBounds},
+		{"RateWindow", testRateWindow},
+		{"RateGive", testRateGive},
+		{"RateConcurrent", testRateConcurrent},
+		{"RateReopen", testRateReopen},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open, cfg) })
