@@ -59,7 +59,8 @@ var (
 )
 
 // schemaVersion is the layout's version. Buckets added later without
-// changing existing ones (holds, holdindex, audit) are created on Open and
+// changing existing ones (holds, holdindex, audit, the notification
+// outbox's notices, noticekeys, noticedue) are created on Open and
 // keep the version.
 const schemaVersion = "1"
 
@@ -73,6 +74,7 @@ func initBuckets(tx *bolt.Tx) error {
 	for _, name := range [][]byte{
 		bucketMeta, bucketMessages, bucketBodies, bucketFiles, bucketDeliveries, bucketOpen, bucketDue, bucketAge,
 		bucketHolds, bucketHoldIndex, bucketAudit,
+		bucketNotices, bucketNoticeKeys, bucketNoticeDue,
 	} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)

@@ -13,8 +13,9 @@
 //		}, storetest.WithReopen(...))
 //	}
 //
-// The store must also implement store.QuarantineStore (the review side),
-// which the suite tests too.
+// The store must also implement store.QuarantineStore (the review side)
+// and store.NotificationStore (the notification outbox), which the suite
+// tests too.
 //
 // The suite closes some stores itself, so Close must be safe to call twice.
 // Times it passes in are truncated to microseconds, the precision of
@@ -101,6 +102,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		{"HoldStats", testHoldStats},
 		{"HoldsReopen", testHoldsReopen},
 		{"QuarantineClosed", testQuarantineClosed},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open, cfg) })
