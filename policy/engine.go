@@ -46,6 +46,10 @@ type rule struct {
 	action  Action
 	message string // for reject
 	mode    *bool  // true: monitor, false: enforce, nil: the policy's mode
+	// notifySender: tell the envelope sender of a hold and its end, with
+	// senderNotice ("" for DefaultSenderNotice); see notice.go.
+	notifySender bool
+	senderNotice string
 	prg     cel.Program
 	refs    []string // variables the condition uses, in table order
 }
