@@ -35,6 +35,11 @@ type Quarantine struct {
 	// message would have exposed, for the review page.
 	Visible   []VisibleRecipient `json:"visible,omitempty"`
 	ExpiresAt time.Time          `json:"expires_at"`
+	// NotifySender: the rule tells the envelope sender of the hold and of
+	// how it ends, with SenderNotice (its template, "" for the default),
+	// kept here so that a policy reload does not change a hold's notices.
+	NotifySender bool   `json:"notify_sender,omitempty"`
+	SenderNotice string `json:"sender_notice,omitempty"`
 }
 
 // VisibleRecipient is one address shown in To:/Cc:.
