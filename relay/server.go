@@ -51,6 +51,9 @@ type Options struct {
 	// RedactKey keys the hash that replaces addresses in logs; nil logs
 	// addresses in clear.
 	RedactKey []byte
+	// Notify makes the notifications a hold commits with it; nil sends
+	// none.
+	Notify Notifier
 }
 
 // Server is the running relay: its listeners and its delivery workers.
@@ -70,6 +73,7 @@ type Server struct {
 	listeners []*listener
 	delivery  *deliverer
 	ops       *ops      // ops.go: operations metrics and readiness
+	notify    Notifier  // notices.go: notifications committed with holds
 	dkim      *dkimSide // dkim.go: verify at ingest, sign at delivery
 }
 
@@ -95,6 +99,7 @@ func New(o Options) (*Server, error) {
 		hostname:  o.Config.Hostname,
 		redactKey: o.RedactKey,
 		policy:    o.Policy,
+		notify:    o.Notify,
 	}
 	if err := s.initOps(o.Registerer); err != nil {
 		return nil, err

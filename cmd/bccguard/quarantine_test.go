@@ -38,7 +38,7 @@ func startRelay(t *testing.T) *relayFixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	cfg := config.Defaults()
-	rev, err := newReview(cfg, st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), func() {}, nil)
+	rev, err := newReview(cfg, st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), func() {}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -321,3 +321,6 @@ func (s *Service) backoff(attempts int) time.Duration {
 	b = min(b, s.cfg.RetryMax.D())
 	return b + time.Duration(float64(b)*(rand.Float64()*0.2-0.1))
 }
+
+// Notices returns the notifications of c (see Notifier.Notices).
+func (s *Service) Notices(c Change) []store.NewNotification { return s.notifier.Notices(c) }
