@@ -10,6 +10,8 @@
 #            the Prometheus server the metrics end-to-end test scrapes bccguard with
 #   chromium  headless Chromium, driven (chromedp) by the browser test of the
 #            quarantine review pages (tests/e2e/browser_test.go)
+#   openssl  verifies webhook signatures the way README's shell lines do
+#            (relay/notify's TestOpenSSLVerifiesSignature)
 # Idempotent and quick when everything is present. No system MTA is left running:
 # postfix is preseeded to "No configuration" and stopped if the package started it.
 # No system Prometheus is left running either: the tests start their own.
@@ -26,9 +28,10 @@ have_dkimpy() { /usr/bin/python3 -c 'import dkim, nacl, dns.resolver' >/dev/null
 have_dkimpy || need+=(python3-dkim)
 { have promtool && have prometheus; } || need+=(prometheus)
 have chromium    || need+=(chromium)
+have openssl     || need+=(openssl)
 
 if [ "${#need[@]}" -eq 0 ]; then
-	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), prometheus, promtool, python3-dkim, chromium are present"
+	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), prometheus, promtool, python3-dkim, chromium, openssl are present"
 	exit 0
 fi
 

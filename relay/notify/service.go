@@ -309,6 +309,8 @@ func (s *Service) attempt(ctx context.Context, n *store.ClaimedNotification) {
 	if err := s.st.CompleteNotification(cctx, s.owner, n.ID, out); err != nil {
 		log.Error("notify: recording the outcome failed; it may be sent again", "err", err)
 	}
+	// A retry may now be due before the dispatcher's sleep ends.
+	s.Wake()
 }
 
 // backoff is the delay before retry n+1: RetryFirst doubling up to

@@ -13,6 +13,10 @@ import (
 func summary(ev *Event) string {
 	var b strings.Builder
 	m := ev.Message
+	r := ev.Review
+	if r == nil {
+		r = &Review{Actor: "a reviewer"}
+	}
 	switch ev.Event {
 	case EventHeld:
 		if ev.Monitor {
@@ -21,14 +25,14 @@ func summary(ev *Event) string {
 			b.WriteString("Held for review")
 		}
 	case EventNeedsSecondReviewer:
-		fmt.Fprintf(&b, "Approved by %s, waiting for a second reviewer", ev.Review.Actor)
+		fmt.Fprintf(&b, "Approved by %s, waiting for a second reviewer", r.Actor)
 	case EventReleased:
-		fmt.Fprintf(&b, "Released by %s (%s)", ev.Review.Actor, ev.Review.Action)
+		fmt.Fprintf(&b, "Released by %s (%s)", r.Actor, r.Action)
 	case EventDeleted:
-		fmt.Fprintf(&b, "Deleted by %s", ev.Review.Actor)
+		fmt.Fprintf(&b, "Deleted by %s", r.Actor)
 	case EventExpired:
 		what := "deleted"
-		if ev.Review != nil && ev.Review.Action == "expire-release" {
+		if r.Action == "expire-release" {
 			what = "released"
 		}
 		fmt.Fprintf(&b, "Expired unreviewed and %s", what)
@@ -151,7 +155,7 @@ func age(d time.Duration) string {
 	case d < time.Hour:
 		return fmt.Sprintf("%d min", int(d.Minutes()))
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h", int(d.Hours()))
+		return fmt.Sprintf("%d h", int(d.Round(time.Hour).Hours()))
 	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
+	return fmt.Sprintf("%d days", int(d.Round(24*time.Hour).Hours()/24))
 }
