@@ -50,8 +50,8 @@ type rule struct {
 	// senderNotice ("" for DefaultSenderNotice); see notice.go.
 	notifySender bool
 	senderNotice string
-	prg     cel.Program
-	refs    []string // variables the condition uses, in table order
+	prg          cel.Program
+	refs         []string // variables the condition uses, in table order
 }
 
 // Builtin reports whether p is the built-in policy (no policy section).

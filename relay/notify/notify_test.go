@@ -242,7 +242,7 @@ func TestSafeText(t *testing.T) {
 		"zero\u200bwidth\ufeff":      "zerowidth",
 		"bell\x07 \x1b[31mred":       "bell [31mred",
 		"bad \xff utf8":              "bad \ufffd utf8",
-		strings.Repeat("é", 250):    strings.Repeat("é", 199) + "…",
+		strings.Repeat("é", 250):     strings.Repeat("é", 199) + "…",
 		"  spaced   out  ":           "spaced out",
 		"line\u2028separator":        "lineseparator",
 		"arabic \u061c mark":         "arabic mark",
