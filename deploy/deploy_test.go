@@ -24,6 +24,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 	"github.com/bccguard/bccguard/tests/harness"
@@ -135,7 +136,7 @@ func TestAlertsDocumentedAndTested(t *testing.T) {
 }
 
 // registeredMetrics are the names of the metrics bccguard registers: the
-// relay's and the quarantine review's, asked of their collectors (so a
+// relay's, the quarantine review's and the notifications', asked of their collectors (so a
 // labelled series that has not been observed yet counts), plus those main
 // registers itself.
 func registeredMetrics(t *testing.T) map[string]bool {
@@ -155,6 +156,9 @@ func registeredMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	if _, err := review.New(review.Options{Store: st, Config: cfg.Quarantine, Logger: log, Registerer: rec, Hostname: "relay.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := notify.New(notify.Options{Config: cfg, Store: st, Logger: log, Registerer: rec}); err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{"bccguard_build_info": true} // cmd/bccguard
