@@ -86,12 +86,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Wake: func() { e.wakes.Add(1) }, Now: e.clock.Now,
 	}
 	o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
-	for _, opt := range opts {
-		opt(&o)
-	}
 	ncfg := config.Defaults()
 	ncfg.Hostname, ncfg.Quarantine = "relay.test", o.Config
 	o.Notify = &testNotifier{Notifier: notify.NewNotifier(ncfg), wakes: &e.notifyWakes}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	e.svc, err = review.New(o)
 	if err != nil {
 		t.Fatal(err)

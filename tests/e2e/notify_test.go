@@ -496,3 +496,53 @@ policy:
 	}
 	h.once(t)
 }
+
+// TestNotifyTestCommand: `bccguard notify test` sends a test notification
+// to each channel without a running relay (the webhook signed, the email
+// straight to the upstream) and exits 1 when one fails, naming it.
+func TestNotifyTestCommand(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewSink(t)
+	h := newHook(t, true)
+	dir := t.TempDir()
+	writeHookFiles(t, dir, h)
+	cfg := filepath.Join(dir, "bccguard.yaml")
+	write := func(extra string) {
+		text := fmt.Sprintf(`hostname: %s
+data_dir: %s
+upstream: {address: %q, tls: none}
+notify:
+  channels:
+    - {name: siem, type: webhook, url: %q, secret_file: %q, ca_file: %q}
+    - {name: security, type: email, to: security@example.com}
+%s`, harness.Hostname, filepath.Join(dir, "data"), sink.Addr(), h.srv.URL, filepath.Join(dir, "secret"), filepath.Join(dir, "ca.pem"), extra)
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	res := harness.RunCLI(t, "notify", "test", "--config", cfg)
+	if !res.OK() || !strings.Contains(res.Stdout, "siem (webhook): ok") || !strings.Contains(res.Stdout, "security (email): ok") {
+		t.Fatalf("notify test:\n%s", res)
+	}
+	if e := h.got(); len(e) != 1 || e[0].Event != "test" {
+		t.Fatalf("the webhook got %+v, want one test event", e)
+	}
+	ms := sink.WaitFor(t, 1, deliverTimeout)
+	if ms[0].Rcpts[0].Addr != "security@example.com" || !strings.Contains(string(ms[0].Data), "Test notification from bccguard") {
+		t.Fatalf("the upstream got %+v", ms[0])
+	}
+
+	// One channel only; then a receiver that refuses.
+	if res := harness.RunCLI(t, "notify", "test", "--config", cfg, "--channel", "siem", "--json"); !res.OK() || !strings.Contains(res.Stdout, `"channel": "siem"`) || strings.Contains(res.Stdout, "security") {
+		t.Fatalf("notify test --channel siem:\n%s", res)
+	}
+	h.down.Store(true)
+	res = harness.RunCLI(t, "notify", "test", "--config", cfg, "--channel", "siem")
+	if res.ExitCode != 1 || !strings.Contains(res.Stdout, "siem (webhook): FAILED") || !strings.Contains(res.Stdout, "503") {
+		t.Fatalf("notify test against a receiver that is down:\n%s", res)
+	}
+	if res := harness.RunCLI(t, "notify", "test", "--config", cfg, "--channel", "nope"); res.ExitCode != 2 || !strings.Contains(res.Stderr, `no notify channel named "nope"`) {
+		t.Fatalf("notify test --channel nope:\n%s", res)
+	}
+}
