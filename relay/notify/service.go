@@ -55,8 +55,10 @@ const (
 	// keepFor is how long a sent or failed notification is kept (and its
 	// key stays taken) before it is purged.
 	keepFor = 7 * 24 * time.Hour
-	// sendTimeout bounds queueing an email (a store commit).
-	sendTimeout = time.Minute
+	// sendTimeout bounds one attempt: above the longest webhook timeout
+	// allowed (5m), which bounds a webhook sooner; an email is a store
+	// commit.
+	sendTimeout = 6 * time.Minute
 )
 
 // Service sends what the outbox holds and queues the digests. Create it

@@ -24,6 +24,9 @@ func (s *Service) change(ctx context.Context, h store.Hold, event string, a Acto
 		Event: event, At: s.now(), Msg: h.Message, Quarantine: h.Message.Quarantine,
 		Actor: a.Name, Action: action,
 	}
+	if s.notify == nil {
+		return c
+	}
 	if fs, _, err := s.readHeader(ctx, h.Message, listHeaderRead); err == nil {
 		c.Header = notify.HeaderInfo{Subject: first(fs, "Subject"), Date: first(fs, "Date"), MessageID: first(fs, "Message-Id")}
 	}

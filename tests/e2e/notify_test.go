@@ -368,7 +368,10 @@ policy:
 
 	// The null sender: the security email, and no notice.
 	id2 := heldID(t, harness.Send(t, r.Addr(), "", notifyRcpts, notifyMessage("nobody@example.com", "Bounce")))
-	sink.WaitUntil(t, deliverTimeout, "the second security email", func(ms []*harness.Message) bool { return len(security(ms)) == 2 })
+	ms = sink.WaitUntil(t, deliverTimeout, "the second security email", func(ms []*harness.Message) bool { return len(security(ms)) == 2 })
+	if sec2 := string(security(ms)[1].Data); !strings.Contains(sec2, id2) || !strings.Contains(sec2, "from <>") {
+		t.Errorf("the null sender's hold %s: security email\n%s", id2, sec2)
+	}
 	harness.Eventually(t, queueTimeout, "the outbox to be empty", func() bool {
 		return metric(t, r, `bccguard_notifications_queued{channel="sender"}`) == "0" && metric(t, r, `bccguard_notifications_queued{channel="security"}`) == "0"
 	})
@@ -397,7 +400,6 @@ policy:
 	if rel := strings.ReplaceAll(string(sender(ms)[1].Data), "=\r\n", ""); !strings.Contains(rel, "Subject: Your message was released") {
 		t.Errorf("release notice:\n%s", rel)
 	}
-	_ = id2
 }
 
 // TestNotifyMonitorMode: a policy on trial relays the message and still
