@@ -36,6 +36,8 @@ type Config struct {
 	// RateLimits bound how much each CRM (user, sender domain, network or
 	// listener) may send per window.
 	RateLimits []RateLimit `yaml:"rate_limits"`
+	// Notify configures notifications about held mail.
+	Notify Notify `yaml:"notify"`
 	// Policy is decoded and checked by the policy package, which reports
 	// its own errors with line numbers.
 	Policy yaml.Node `yaml:"policy"`
@@ -58,6 +60,10 @@ type Log struct {
 // and pages. /metrics and the health checks need no credentials.
 type Admin struct {
 	Listen string `yaml:"listen"`
+	// PublicURL is the URL the admin listener is reached at by reviewers
+	// (https://bccguard.example.com, behind its proxy): notifications link
+	// to the review pages under it.
+	PublicURL string `yaml:"public_url"`
 	// Tokens are API bearer tokens, kept as SHA-256 hashes.
 	Tokens []AdminToken `yaml:"tokens"`
 	// Users sign in to the review pages (and may use HTTP basic auth on
@@ -480,6 +486,7 @@ func (c *Config) validate() error {
 	errs = append(errs, c.validateDKIM()...)
 	errs = append(errs, c.validateStore()...)
 	errs = append(errs, c.validateRateLimits()...)
+	errs = append(errs, c.validateNotify()...)
 	return errors.Join(errs...)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay"
 	"github.com/bccguard/bccguard/relay/limit"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/queueadmin"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store/embedded"
@@ -137,8 +138,8 @@ func TestAlertsDocumentedAndTested(t *testing.T) {
 }
 
 // registeredMetrics are the names of the metrics bccguard registers: the
-// relay's, the quarantine review's, the queue commands' and the rate
-// limits', asked of their collectors (so a
+// relay's, the quarantine review's, the queue commands', the rate
+// limits' and the notifications', asked of their collectors (so a
 // labelled series that has not been observed yet counts), plus those main
 // registers itself.
 func registeredMetrics(t *testing.T) map[string]bool {
@@ -164,6 +165,9 @@ func registeredMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	if _, err := limit.New(limit.Options{Counter: st, Logger: log, Registerer: rec}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := notify.New(notify.Options{Config: cfg, Store: st, Logger: log, Registerer: rec}); err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{"bccguard_build_info": true} // cmd/bccguard

@@ -212,7 +212,7 @@ func (l *loader) rules(n *yaml.Node, p *Policy) []*rule {
 		if name := mapValue(item, "name"); name != "" && ruleName.MatchString(name) {
 			what = fmt.Sprintf("rule %q", name)
 		}
-		f := l.fields(item, what, "name", "when", "action", "mode", "message")
+		f := l.fields(item, what, "name", "when", "action", "mode", "message", "notify_sender", "sender_notice")
 		if f == nil {
 			continue
 		}
@@ -249,6 +249,7 @@ func (l *loader) rules(n *yaml.Node, p *Policy) []*rule {
 				}
 			}
 		}
+		l.senderNotice(r, f, what)
 		if f["when"] == nil {
 			l.errorf(item, "%s: needs a condition (when:)", what)
 		} else if s, ok := l.str(f["when"], what+" when"); ok {
@@ -258,6 +259,42 @@ func (l *loader) rules(n *yaml.Node, p *Policy) []*rule {
 		out = append(out, r)
 	}
 	return out
+}
+
+// senderNotice decodes notify_sender and sender_notice: only for rules
+// that quarantine (no other action has a later event to tell of), and a
+// template that renders.
+func (l *loader) senderNotice(r *rule, f map[string]*yaml.Node, what string) {
+	if n := f["notify_sender"]; n != nil {
+		if s, ok := l.str(n, what+" notify_sender"); ok {
+			switch strings.ToLower(s) {
+			case "true", "yes":
+				r.notifySender = true
+			case "false", "no":
+			default:
+				l.errorf(n, "%s: notify_sender must be true or false, not %q", what, s)
+			}
+		}
+		if r.notifySender && r.action != "" && r.action != Quarantine {
+			l.errorf(n, "%s: notify_sender is for rules that quarantine (the sender is told of the hold and of its end)", what)
+		}
+	}
+	n := f["sender_notice"]
+	if n == nil {
+		return
+	}
+	s, ok := l.str(n, what+" sender_notice")
+	switch {
+	case !ok:
+	case !r.notifySender:
+		l.errorf(n, "%s: sender_notice is used only with notify_sender: true", what)
+	default:
+		if err := checkSenderNotice(s); err != nil {
+			l.errorf(n, "%s: sender_notice: %v", what, err)
+			return
+		}
+		r.senderNotice = s
+	}
 }
 
 func (l *loader) tests(n *yaml.Node) []TestCase {

@@ -48,6 +48,11 @@ type rule struct {
 	mode    *bool  // true: monitor, false: enforce, nil: the policy's mode
 	prg     cel.Program
 	refs    []string // variables the condition uses, in table order
+
+	// notifySender: tell the envelope sender of a hold and its end, with
+	// senderNotice ("" for DefaultSenderNotice); see notice.go.
+	notifySender bool
+	senderNotice string
 }
 
 // Builtin reports whether p is the built-in policy (no policy section).

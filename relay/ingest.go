@@ -75,6 +75,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
 	}
 	msg := store.Message{
+		ID:         id,
 		Envelope:   s.env,
 		Client:     s.clientInfo(),
 		ReceivedAt: time.Now(),
@@ -95,10 +96,14 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if msg.Decision, err = encodeDecision(dec); err != nil {
 		return "", policy.Decision{}, err
 	}
-	if _, err := sp.Commit(ctx, msg, deliveries); err != nil {
+	notices := srv.notices(pol, in, dec, msg, fields)
+	if _, err := sp.Commit(ctx, msg, deliveries, notices...); err != nil {
 		return "", policy.Decision{}, fmt.Errorf("commit: %w", err)
 	}
 	s.limitTx.Accepted()
+	if len(notices) > 0 {
+		srv.notify.Wake()
+	}
 	srv.metrics.accepted.WithLabelValues(s.lst.cfg.Name).Inc()
 	srv.metrics.receivedBytes.Add(float64(msg.Size))
 	srv.countProtected(in, dec)
@@ -135,6 +140,7 @@ func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.
 		},
 		ExpiresAt: at.Add(srv.cfg.Quarantine.Retention.D()),
 	}
+	senderNoticeOf(pol, q)
 	for _, r := range vis.Recipients {
 		q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	// Limits checks the rate limits and keeps the policy's client counts;
 	// nil checks none (and the counts are zero).
 	Limits *limit.Limiter
+	// Notify makes the notifications a hold commits with it; nil sends
+	// none.
+	Notify Notifier
 }
 
 // Server is the running relay: its listeners and its delivery workers.
@@ -75,6 +78,7 @@ type Server struct {
 	listeners []*listener
 	delivery  *deliverer
 	ops       *ops      // ops.go: operations metrics and readiness
+	notify    Notifier  // notices.go: notifications committed with holds
 	dkim      *dkimSide // dkim.go: verify at ingest, sign at delivery
 }
 
@@ -101,6 +105,7 @@ func New(o Options) (*Server, error) {
 		redactKey: o.RedactKey,
 		policy:    o.Policy,
 		limits:    o.Limits,
+		notify:    o.Notify,
 	}
 	if err := s.initOps(o.Registerer); err != nil {
 		return nil, err

@@ -20,6 +20,8 @@
 #            (tests/harness/netsmtp.go)
 #   libsasl2-modules  PLAIN and LOGIN for Postfix's SASL client, when a
 #            throwaway Postfix relays through bccguard with AUTH
+#   openssl  verifies webhook signatures the way README's shell lines do
+#            (relay/notify's TestOpenSSLVerifiesSignature)
 # Idempotent and quick when everything is present. No system MTA is left running:
 # postfix is preseeded to "No configuration" and stopped if the package started it.
 # No system Prometheus is left running either: the tests start their own.
@@ -44,8 +46,10 @@ have_netsmtp() { /usr/bin/perl -MNet::SMTP -MIO::Socket::SSL -MAuthen::SASL -e 1
 have_saslplain() { compgen -G '/usr/lib/*/sasl2/libplain.so*' >/dev/null && compgen -G '/usr/lib/*/sasl2/liblogin.so*' >/dev/null; }
 have_saslplain || need+=(libsasl2-modules)
 
+have openssl     || need+=(openssl)
+
 if [ "${#need[@]}" -eq 0 ]; then
-	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), Net::SMTP (with TLS and AUTH), SASL PLAIN/LOGIN, prometheus, promtool, python3-dkim, chromium, podman, runc are present"
+	echo "install-test-deps: smtp-sink, smtp-source, swaks (with TLS), Net::SMTP (with TLS and AUTH), SASL PLAIN/LOGIN, prometheus, promtool, python3-dkim, chromium, podman, runc, openssl are present"
 	exit 0
 fi
 
@@ -93,7 +97,7 @@ if [[ " ${need[*]} " == *" prometheus "* ]]; then
 	fi
 fi
 
-for b in smtp-sink smtp-source swaks promtool prometheus chromium podman runc; do
+for b in smtp-sink smtp-source swaks promtool prometheus chromium podman runc openssl; do
 	if ! have "$b"; then
 		echo "install-test-deps: $b is still missing after installing ${need[*]}" >&2
 		exit 1

@@ -37,6 +37,7 @@ Usage:
   bccguard migrate --config FILE                   applies the PostgreSQL schema migrations (store.backend: postgres)
   bccguard dkim keygen --domain D --selector S [--type rsa|ed25519] [--bits 2048] [--out FILE]
   bccguard dkim check --domain D [--config FILE] [--resolver HOST:PORT]   exit 0 if DNS publishes the configured keys
+  bccguard notify test --config FILE [--channel NAME] [--json]   sends a test notification to each channel: exit 0 if all took it
   bccguard version
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid configuration.
@@ -76,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdHealthcheck(args[1:], stdout)
 	case "dkim":
 		err = cmdDKIM(args[1:], stdout)
+	case "notify":
+		err = cmdNotify(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "bccguard", version)
 	case "help", "-h", "--help":

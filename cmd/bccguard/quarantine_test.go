@@ -18,6 +18,7 @@ import (
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/control"
 	"github.com/bccguard/bccguard/relay/queueadmin"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
@@ -39,7 +40,12 @@ func startRelay(t *testing.T) *relayFixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	cfg := config.Defaults()
-	rev, err := newReview(cfg, st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), func() {}, nil)
+	reg := prometheus.NewRegistry()
+	notes, err := notify.New(notify.Options{Config: cfg, Store: st, Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := newReview(cfg, st, slog.New(slog.DiscardHandler), reg, func() {}, nil, notes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/bccguard/bccguard/relay/auth"
 	"github.com/bccguard/bccguard/relay/control"
 	"github.com/bccguard/bccguard/relay/limit"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/queueadmin"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/web"
@@ -138,9 +139,23 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := relay.New(relay.Options{
+	// The notifications are made by the relay and the review service and
+	// sent by their own workers; the two it calls back are set below.
+	var (
+		srv *relay.Server
+		rev *review.Service
+	)
+	notes, err := notify.New(notify.Options{
+		Config: cfg, Store: st, Logger: log.With("component", "notify"), Registerer: reg,
+		WakeDelivery: func() { srv.Wake() },
+		Held:         func(ctx context.Context) (*notify.Digest, error) { return rev.Digest(ctx) },
+	})
+	if err != nil {
+		return configError{err}
+	}
+	srv, err = relay.New(relay.Options{
 		Config: cfg, Store: st, Logger: log, Registerer: reg, Users: users, RedactKey: redactKey,
-		Policy: pol, Limits: limits,
+		Policy: pol, Limits: limits, Notify: notes,
 	})
 	if err != nil {
 		return err
@@ -148,12 +163,14 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	rev, err := newReview(cfg, st, log, reg, srv.Wake, srv.RedactText)
+	rev, err = newReview(cfg, st, log, reg, srv.Wake, srv.RedactText, notes)
 	if err != nil {
 		return err
 	}
 	rev.Start(ctx)
 	defer rev.Stop()
+	notes.Start(ctx)
+	defer notes.Stop()
 
 	ctl, err := control.Listen(cfg.DataDir)
 	if err != nil {
@@ -255,10 +272,10 @@ func apiHandler(rev *review.Service, queue *queueadmin.Service) http.Handler {
 }
 
 // newReview builds the quarantine review service over the store.
-func newReview(cfg *config.Config, st review.Store, log *slog.Logger, reg prometheus.Registerer, wake func(), redact func(string) string) (*review.Service, error) {
+func newReview(cfg *config.Config, st review.Store, log *slog.Logger, reg prometheus.Registerer, wake func(), redact func(string) string, notes review.Notifier) (*review.Service, error) {
 	return review.New(review.Options{
 		Store: st, Config: cfg.Quarantine, Logger: log.With("component", "review"),
-		Registerer: reg, Hostname: cfg.Hostname, Wake: wake, Redact: redact,
+		Registerer: reg, Hostname: cfg.Hostname, Wake: wake, Redact: redact, Notify: notes,
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -41,11 +42,15 @@ func (s *Service) Expire(ctx context.Context, now time.Time) (ExpireResult, erro
 		}
 		r := store.Resolution{Actor: ExpiryActor, At: now, Action: "expire-" + action, Note: note}
 		var deliveries []store.NewDelivery
+		ns := s.notices(s.change(ctx, h, notify.EventExpired, sys, r.Action))
 		if action == "release" {
 			deliveries = plan(store.RewriteExplode, m.Envelope.Recipients)
-			err = s.st.Release(ctx, m.ID, deliveries, r)
+			err = s.st.Release(ctx, m.ID, deliveries, r, ns...)
 		} else {
-			err = s.st.Discard(ctx, m.ID, store.HoldExpired, r)
+			err = s.st.Discard(ctx, m.ID, store.HoldExpired, r, ns...)
+		}
+		if err == nil {
+			s.notified(ns)
 		}
 		if errors.Is(err, store.ErrNotHeld) {
 			// A reviewer acted on it since it was listed: theirs is the

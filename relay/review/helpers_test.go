@@ -20,6 +20,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/admin"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
@@ -40,13 +41,15 @@ var ctx = context.Background()
 // env is a Service over a real embedded store in a temp folder, behind the
 // real admin handler.
 type env struct {
-	st      *embedded.Store
-	svc     *review.Service
-	reg     *prometheus.Registry
-	clock   *reviewtest.Clock
-	wakes   atomic.Int32
-	handler http.Handler
-	logs    *strings.Builder
+	st    *embedded.Store
+	svc   *review.Service
+	reg   *prometheus.Registry
+	clock *reviewtest.Clock
+	wakes atomic.Int32
+	// notifyWakes counts the Notifier's wake-ups (notices committed).
+	notifyWakes atomic.Int32
+	handler     http.Handler
+	logs        *strings.Builder
 }
 
 type envOption func(*review.Options)
@@ -83,6 +86,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Wake: func() { e.wakes.Add(1) }, Now: e.clock.Now,
 	}
 	o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
+	ncfg := config.Defaults()
+	ncfg.Hostname, ncfg.Quarantine = "relay.test", o.Config
+	o.Notify = &testNotifier{Notifier: notify.NewNotifier(ncfg), wakes: &e.notifyWakes}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -110,6 +116,25 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 	e.handler = admin.NewHandler(admin.Options{Gatherer: e.reg, Auth: authn, API: review.NewHandler(e.svc)})
 	return e
+}
+
+// testNotifier is the real Notifier (no channels: sender notices only),
+// counting wake-ups.
+type testNotifier struct {
+	*notify.Notifier
+	wakes *atomic.Int32
+}
+
+func (n *testNotifier) Wake() { n.wakes.Add(1) }
+
+// outbox lists the notifications in the store.
+func (e *env) outbox(t *testing.T) []store.Notification {
+	t.Helper()
+	ns, err := e.st.Notifications(ctx, store.NotificationFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }
 
 type lockedWriter struct {

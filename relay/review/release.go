@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -110,10 +111,14 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 				return res, "approve", detail, errorf(CodeNeedsSecondReviewer,
 					"you already approved releasing %s as %s; under the four-eyes rule for %q a different reviewer must release it", id, o.Rewrite, rule)
 			}
-			h2, err := s.st.Approve(ctx, id, store.Approval{Actor: a.Name, At: s.now(), Rewrite: rw})
+			c := s.change(ctx, h, notify.EventNeedsSecondReviewer, a, "approve")
+			c.Approvals = len(h.Approvals) + 1
+			ns := s.notices(c)
+			h2, err := s.st.Approve(ctx, id, store.Approval{Actor: a.Name, At: s.now(), Rewrite: rw}, ns...)
 			if err != nil {
 				return res, "approve", detail, storeErr(err, id, "recording the approval")
 			}
+			s.notified(ns)
 			res.Status, res.Approvals = StatusNeedsSecondReviewer, h2.Approvals
 			return res, "approve", append(detail, "four-eyes rule "+rule+": awaiting a second reviewer"), nil
 		}
@@ -130,9 +135,11 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 	if res.Forced {
 		r.Note = "forced"
 	}
-	if err := s.st.Release(ctx, id, deliveries, r); err != nil {
+	ns := s.notices(s.change(ctx, h, notify.EventReleased, a, action))
+	if err := s.st.Release(ctx, id, deliveries, r, ns...); err != nil {
 		return res, action, detail, storeErr(err, id, "releasing")
 	}
+	s.notified(ns)
 	res.Status, res.Deliveries, res.Recipients = StatusReleased, len(deliveries), len(rcpts)
 	res.Approvals = h.Approvals
 	return res, action, append(detail, fmt.Sprintf("%d deliveries queued", len(deliveries))), nil

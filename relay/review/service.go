@@ -24,10 +24,12 @@ import (
 )
 
 // Store is what the review side needs of the store: the queue, to read held
-// messages and queue notices, and its quarantine side.
+// messages, its quarantine side, and the notification outbox that review
+// actions commit their notices to.
 type Store interface {
 	store.Store
 	store.QuarantineStore
+	store.NotificationStore
 }
 
 // Roles, as in the config file.
@@ -97,6 +99,9 @@ type Options struct {
 	// Redact replaces addresses in text bound for the log (a bulk
 	// action's filter can name a sender); nil logs text as it is.
 	Redact func(string) string
+	// Notify makes the notifications of review actions (and the notices
+	// to senders); nil sends none.
+	Notify Notifier
 }
 
 // Service carries out review actions. Create it with New; it is safe for
@@ -109,6 +114,7 @@ type Service struct {
 	metrics  *metrics
 	hostname string
 	redact   func(string) string
+	notify   Notifier
 	wake     func()
 	interval time.Duration
 	now      func() time.Time
@@ -138,6 +144,7 @@ func New(o Options) (*Service, error) {
 		log:      o.Logger,
 		hostname: o.Hostname,
 		redact:   o.Redact,
+		notify:   o.Notify,
 		wake:     o.Wake,
 		interval: o.ExpiryInterval,
 		now:      o.Now,

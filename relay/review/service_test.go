@@ -2,8 +2,8 @@ package review_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
@@ -344,8 +345,9 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestDeleteNotice: a notice goes to the sender, from the null sender,
-// naming the message but none of its recipients; none for <>.
+// TestDeleteNotice: a notice to the sender is committed with the deletion,
+// naming the message by Subject, Date and Message-ID but none of its
+// recipients; none for <>.
 func TestDeleteNotice(t *testing.T) {
 	e := newEnv(t)
 	rcpts := []string{"ann@one.example", "bob@two.example"}
@@ -361,39 +363,33 @@ func TestDeleteNotice(t *testing.T) {
 	if _, err := e.st.Open(ctx, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("body of a deleted hold: %v", err)
 	}
-	cs := e.claimAll(t)
-	if len(cs) != 1 {
-		t.Fatalf("%d deliveries, want the notice", len(cs))
+	ns := e.outbox(t)
+	if len(ns) != 1 || ns[0].Channel != "sender" || ns[0].Event != "deleted" || ns[0].MessageID != id || e.notifyWakes.Load() != 1 {
+		t.Fatalf("outbox %+v (%d wake-ups), want one sender notice", ns, e.notifyWakes.Load())
 	}
-	n := cs[0]
-	if n.Message.Envelope.Sender != "" || addrs(n.Delivery.Recipients) != "news@shop.example" || n.Delivery.Rewrite != store.RewritePass {
-		t.Fatalf("notice envelope %+v delivery %+v", n.Message.Envelope, n.Delivery)
-	}
-	rc, err := e.st.Open(ctx, n.Message.ID)
-	if err != nil {
+	var p notify.SenderPayload
+	if err := json.Unmarshal(ns[0].Payload, &p); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	msg := strings.ReplaceAll(string(b), "=\r\n", "")
-	for _, want := range []string{
-		"From: \"Mail Delivery System\" <MAILER-DAEMON@relay.test>", "To: <news@shop.example>",
-		"Auto-Submitted: auto-replied", "Your message was deleted by the mail policy review.",
-		"Subject: Your survey =C3=A9t=C3=A9", "Message-ID: <survey-1@shop.example>", "Date: Mon, 2 Mar 2026",
-	} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("notice lacks %q:\n%s", want, msg)
-		}
+	want := notify.SenderPayload{
+		To: "news@shop.example", Subject: "Message not delivered: deleted by a reviewer", QueueID: id,
+		Text: "Your message was deleted by the mail policy review.",
+		Orig: notify.HeaderInfo{Subject: "Your survey été", Date: "Mon, 2 Mar 2026 10:00:00 +0000", MessageID: "<survey-1@shop.example>"},
+	}
+	if p != want {
+		t.Fatalf("notice %+v\nwant   %+v", p, want)
 	}
 	for _, r := range rcpts {
-		if strings.Contains(strings.ToLower(msg), r) || strings.Contains(msg, "Name of") {
-			t.Errorf("notice names a recipient (%s):\n%s", r, msg)
+		if strings.Contains(strings.ToLower(string(ns[0].Payload)), r) {
+			t.Errorf("notice names a recipient (%s): %s", r, ns[0].Payload)
 		}
 	}
-	if es := e.audit(t, id); len(es) != 1 || !strings.Contains(es[0].Detail, "notice queued") {
+	if es := e.audit(t, id); len(es) != 1 || !strings.Contains(es[0].Detail, "sender notice queued") {
 		t.Fatalf("audit %+v", es)
 	}
-
+	if n := len(e.claimAll(t)); n != 0 {
+		t.Fatalf("%d deliveries queued by the deletion itself", n)
+	}
 }
 
 // TestDeleteNullSender: no notice can go to <>.
@@ -404,8 +400,8 @@ func TestDeleteNullSender(t *testing.T) {
 	if err != nil || r.NoticeQueued || r.Note == "" {
 		t.Fatalf("delete %+v %v", r, err)
 	}
-	if n := len(e.claimAll(t)); n != 0 {
-		t.Fatalf("%d deliveries queued for a null-sender message", n)
+	if ns := e.outbox(t); len(ns) != 0 {
+		t.Fatalf("notices queued for a null-sender message: %+v", ns)
 	}
 }
 

@@ -35,6 +35,11 @@ type Quarantine struct {
 	// message would have exposed, for the review page.
 	Visible   []VisibleRecipient `json:"visible,omitempty"`
 	ExpiresAt time.Time          `json:"expires_at"`
+	// NotifySender: the rule tells the envelope sender of the hold and of
+	// how it ends, with SenderNotice (its template, "" for the default),
+	// kept here so that a policy reload does not change a hold's notices.
+	NotifySender bool   `json:"notify_sender,omitempty"`
+	SenderNotice string `json:"sender_notice,omitempty"`
 }
 
 // VisibleRecipient is one address shown in To:/Cc:.
@@ -119,13 +124,17 @@ type QuarantineStore interface {
 	// Hold returns one hold.
 	Hold(ctx context.Context, messageID string) (Hold, error)
 	// Approve records an approval on a held message and returns the hold.
-	Approve(ctx context.Context, messageID string, a Approval) (Hold, error)
+	//
+	// Approve, Release and Discard queue their notices (see
+	// NotificationStore) in the transaction of the state change, and only
+	// when it is made: none when the hold is no longer held.
+	Approve(ctx context.Context, messageID string, a Approval, notices ...NewNotification) (Hold, error)
 	// Release atomically moves a held message to released and queues the
 	// deliveries; ErrNotHeld if it is no longer held.
-	Release(ctx context.Context, messageID string, deliveries []NewDelivery, r Resolution) error
+	Release(ctx context.Context, messageID string, deliveries []NewDelivery, r Resolution, notices ...NewNotification) error
 	// Discard moves a held message to deleted (or expired, per the
 	// resolution's action) and removes its body; ErrNotHeld if not held.
-	Discard(ctx context.Context, messageID string, state HoldState, r Resolution) error
+	Discard(ctx context.Context, messageID string, state HoldState, r Resolution, notices ...NewNotification) error
 	// AddAudit appends an entry (ID and At are filled in when zero).
 	AddAudit(ctx context.Context, e AuditEntry) error
 	// Audit lists entries matching f, newest first.

@@ -214,8 +214,10 @@ type Spool interface {
 	// Commit stores msg (its ID, Size and ReceivedAt are filled in by the
 	// backend when zero) with its deliveries, durably, before returning. It
 	// returns the message ID. With no deliveries the message is kept but
-	// nothing is queued (the quarantine builds on this).
-	Commit(ctx context.Context, msg Message, deliveries []NewDelivery) (string, error)
+	// nothing is queued (the quarantine builds on this). The notices are
+	// queued in the same transaction (see NotificationStore), those whose
+	// key is taken skipped.
+	Commit(ctx context.Context, msg Message, deliveries []NewDelivery, notices ...NewNotification) (string, error)
 	Abort() error
 }
 

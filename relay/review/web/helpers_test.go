@@ -19,6 +19,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/admin"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/review/web"
@@ -63,6 +64,11 @@ var (
 	hash     string
 )
 
+// quietNotifier is the real Notifier (sender notices only); nothing sends.
+type quietNotifier struct{ *notify.Notifier }
+
+func (quietNotifier) Wake() {}
+
 func newEnv(t *testing.T, fourEyes ...string) *env {
 	t.Helper()
 	st, err := embedded.Open(t.TempDir(), embedded.Options{})
@@ -76,8 +82,10 @@ func newEnv(t *testing.T, fourEyes ...string) *env {
 	qc.FourEyesRules = fourEyes
 	qc.DeleteNotice = "Your message was deleted by the mail policy review."
 	reg := prometheus.NewRegistry()
+	ncfg := config.Defaults()
+	ncfg.Hostname, ncfg.Quarantine = "relay.test", qc
 	e.svc, err = review.New(review.Options{Store: st, Config: qc, Logger: log, Registerer: reg,
-		Hostname: "relay.test", Now: e.clock.Now})
+		Hostname: "relay.test", Now: e.clock.Now, Notify: quietNotifier{notify.NewNotifier(ncfg)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -360,7 +360,7 @@ func TestWebDelete(t *testing.T) {
 		t.Fatalf("state %s after delete", s)
 	}
 	es := e.audit(t, id)
-	if len(es) != 1 || es[0].Actor != "alice" || es[0].Action != "delete" || !strings.Contains(es[0].Detail, "via web") || !strings.Contains(es[0].Detail, "notice queued") {
+	if len(es) != 1 || es[0].Actor != "alice" || es[0].Action != "delete" || !strings.Contains(es[0].Detail, "via web") || !strings.Contains(es[0].Detail, "sender notice queued") {
 		t.Fatalf("audit of the delete: %+v", es)
 	}
 	mustStatus(t, b.get("/quarantine/m/"+id+"/raw"), http.StatusGone, "download of a deleted message")

@@ -281,7 +281,7 @@ func (s *Store) Holds(ctx context.Context, f store.HoldFilter) ([]store.Hold, in
 
 // Approve records a's approval on a held message, replacing an earlier
 // approval by the same actor, and returns the hold.
-func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval) (store.Hold, error) {
+func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval, notices ...store.NewNotification) (store.Hold, error) {
 	if err := s.enter(); err != nil {
 		return store.Hold{}, err
 	}
@@ -291,6 +291,9 @@ func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval)
 	}
 	if a.Actor == "" {
 		return store.Hold{}, fmt.Errorf("embedded: approve %s: no actor", messageID)
+	}
+	if err := checkNotices("approve "+messageID, notices); err != nil {
+		return store.Hold{}, err
 	}
 	switch a.Rewrite {
 	case "", store.RewritePass, store.RewriteExplode, store.RewriteBcc:
@@ -322,6 +325,9 @@ func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval)
 		if err := putHold(tx, h); err != nil {
 			return err
 		}
+		if _, err := putNotices(tx, notices, time.Now().UTC().Round(0)); err != nil {
+			return err
+		}
 		out = *h
 		return nil
 	})
@@ -346,7 +352,7 @@ func resolution(r store.Resolution) *store.Resolution {
 // Release moves a held message to released and queues deliveries for it,
 // in one transaction, as Commit would have queued them. It needs at least
 // one delivery, each with at least one recipient.
-func (s *Store) Release(ctx context.Context, messageID string, deliveries []store.NewDelivery, r store.Resolution) error {
+func (s *Store) Release(ctx context.Context, messageID string, deliveries []store.NewDelivery, r store.Resolution, notices ...store.NewNotification) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -358,6 +364,9 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 		return fmt.Errorf("embedded: release %s: no deliveries", messageID)
 	}
 	if err := checkDeliveries("release "+messageID, deliveries); err != nil {
+		return err
+	}
+	if err := checkNotices("release "+messageID, notices); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
@@ -387,6 +396,9 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 		if err := s.putDeliveries(tx, id, rows); err != nil {
 			return err
 		}
+		if _, err := putNotices(tx, notices, now); err != nil {
+			return err
+		}
 		h.State, h.Resolution = store.HoldReleased, res
 		return putHold(tx, h)
 	})
@@ -402,7 +414,7 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 // Discard moves a held message to state (deleted or expired) and removes
 // its message record and body; the hold record stays, so Hold and Holds
 // still show it, while Open and Message report store.ErrNotFound.
-func (s *Store) Discard(ctx context.Context, messageID string, state store.HoldState, r store.Resolution) error {
+func (s *Store) Discard(ctx context.Context, messageID string, state store.HoldState, r store.Resolution, notices ...store.NewNotification) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -413,11 +425,17 @@ func (s *Store) Discard(ctx context.Context, messageID string, state store.HoldS
 	if state != store.HoldDeleted && state != store.HoldExpired {
 		return fmt.Errorf("embedded: discard %s: state must be %s or %s, not %q", messageID, store.HoldDeleted, store.HoldExpired, state)
 	}
+	if err := checkNotices("discard "+messageID, notices); err != nil {
+		return err
+	}
 	res := resolution(r)
 	var outcome error
 	err := s.batch.do(func(tx *bolt.Tx) error {
 		h, oc, err := heldHold(tx, messageID)
 		if outcome = oc; h == nil {
+			return err
+		}
+		if _, err := putNotices(tx, notices, time.Now().UTC().Round(0)); err != nil {
 			return err
 		}
 		bodyFile := ""

@@ -64,8 +64,9 @@ var (
 )
 
 // schemaVersion is the layout's version. Buckets added later without
-// changing existing ones (holds, holdindex, audit, held, ratecounts) are
-// created on Open and keep the version.
+// changing existing ones (holds, holdindex, audit, held, ratecounts, the
+// notification outbox's notices, noticekeys, noticedue) are created on
+// Open and keep the version.
 const schemaVersion = "1"
 
 // Values of the age index.
@@ -78,6 +79,7 @@ func initBuckets(tx *bolt.Tx) error {
 	for _, name := range [][]byte{
 		bucketMeta, bucketMessages, bucketBodies, bucketFiles, bucketDeliveries, bucketOpen, bucketDue, bucketAge,
 		bucketHolds, bucketHoldIndex, bucketAudit, bucketHeld, bucketRate,
+		bucketNotices, bucketNoticeKeys, bucketNoticeDue,
 	} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)

@@ -118,7 +118,7 @@ func (sp *spool) discard() error {
 // full disk: bbolt may then have written the record even though the commit
 // reported failure, and a committed record must always have its body, so
 // the file stays and the next Open removes it if the record is not there.
-func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery) (string, error) {
+func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices ...store.NewNotification) (string, error) {
 	switch {
 	case sp.state == spoolCommitted:
 		return "", errors.New("embedded: spool already committed")
@@ -128,14 +128,14 @@ func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []sto
 		sp.fail()
 		return "", sp.err
 	}
-	id, err := sp.commit(ctx, msg, deliveries)
+	id, err := sp.commit(ctx, msg, deliveries, notices)
 	if err != nil && sp.state == spoolOpen {
 		sp.fail()
 	}
 	return id, err
 }
 
-func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery) (string, error) {
+func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices []store.NewNotification) (string, error) {
 	s := sp.s
 	if err := s.enter(); err != nil {
 		return "", err
@@ -148,6 +148,9 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 		return "", fmt.Errorf("embedded: commit: message ID %q is not the spool's %q", msg.ID, sp.id)
 	}
 	if err := checkDeliveries("commit", deliveries); err != nil {
+		return "", err
+	}
+	if err := checkNotices("commit", notices); err != nil {
 		return "", err
 	}
 	if msg.Quarantine != nil && len(deliveries) > 0 {
@@ -213,6 +216,9 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 			if err := hold.put(tx); err != nil {
 				return err
 			}
+		}
+		if _, err := putNotices(tx, notices, now); err != nil {
+			return err
 		}
 		return s.putDeliveries(tx, id, rows)
 	})

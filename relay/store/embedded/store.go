@@ -95,6 +95,9 @@ type Store struct {
 	// quarter of the CPU in `make bench`. See cachedMsg.
 	claimMsgs map[string]*cachedMsg
 
+	// notices holds the leases of the notification outbox (notify.go).
+	notices noticeState
+
 	// Counters for Stats, rebuilt on Open and moved by commit handlers.
 	pending  atomic.Int64
 	deferred atomic.Int64

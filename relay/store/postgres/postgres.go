@@ -218,6 +218,9 @@ func (s *Store) Close() error {
 		// They end with their time, as a dead replica's do.
 		s.log.Warn("freeing the leases of this instance failed", "err", err)
 	}
+	if err := s.freeNoticeLeases(ctx); err != nil {
+		s.log.Warn("freeing the notification leases of this instance failed", "err", err)
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -185,7 +186,7 @@ func (s *Store) Holds(ctx context.Context, f store.HoldFilter) ([]store.Hold, in
 
 // Approve records a's approval on a held message, replacing an earlier
 // approval by the same actor, and returns the hold.
-func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval) (store.Hold, error) {
+func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval, notices ...store.NewNotification) (store.Hold, error) {
 	if err := s.enter(ctx); err != nil {
 		return store.Hold{}, err
 	}
@@ -201,12 +202,24 @@ func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval)
 	if a.At.IsZero() {
 		a.At = time.Now()
 	}
-	tag, err := s.pool.Exec(ctx, `
+	enc, err := encodeNotices("approve "+messageID, notices)
+	if err != nil {
+		return store.Hold{}, err
+	}
+	var tag pgconn.CommandTag
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		tag, err = tx.Exec(ctx, `
 		WITH h AS (SELECT id FROM holds WHERE id = $1 AND state = 'held' FOR SHARE)
 		INSERT INTO hold_approvals (hold_id, actor, at, rewrite)
 		SELECT id, $2, $3, $4 FROM h
 		ON CONFLICT (hold_id, actor) DO UPDATE SET at = excluded.at, rewrite = excluded.rewrite`,
-		messageID, text(a.Actor), dbTime(a.At), string(a.Rewrite))
+			messageID, text(a.Actor), dbTime(a.At), string(a.Rewrite))
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return queueNotices(ctx, tx, enc, dbTime(time.Now()))
+	})
 	if err != nil {
 		return store.Hold{}, pgErr("approve "+messageID, err)
 	}
@@ -228,7 +241,7 @@ func resolutionJSON(r store.Resolution) ([]byte, error) {
 // Release moves a held message to released and queues deliveries for it,
 // in one transaction, as Commit would have queued them. It needs at least
 // one delivery, each with at least one recipient.
-func (s *Store) Release(ctx context.Context, messageID string, deliveries []store.NewDelivery, r store.Resolution) error {
+func (s *Store) Release(ctx context.Context, messageID string, deliveries []store.NewDelivery, r store.Resolution, notices ...store.NewNotification) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
@@ -246,6 +259,10 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 	ds, err := json.Marshal(deliveries)
 	if err != nil {
 		return fmt.Errorf("postgres: release %s: %w", messageID, err)
+	}
+	enc, err := encodeNotices("release "+messageID, notices)
+	if err != nil {
+		return err
 	}
 	now := dbTime(time.Now())
 	var outcome error
@@ -265,8 +282,10 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("held message %s has lost its record or already has deliveries", messageID)
 		}
-		_, err = tx.Exec(ctx, sqlInsertDeliveries, messageID, now, ds)
-		return err
+		if _, err = tx.Exec(ctx, sqlInsertDeliveries, messageID, now, ds); err != nil {
+			return err
+		}
+		return queueNotices(ctx, tx, enc, now)
 	})
 	if err != nil {
 		return pgErr("release "+messageID, err)
@@ -277,7 +296,7 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 // Discard moves a held message to state (deleted or expired) and deletes
 // its message row and body; the hold stays, so Hold and Holds still show
 // it, while Open and Message report store.ErrNotFound.
-func (s *Store) Discard(ctx context.Context, messageID string, state store.HoldState, r store.Resolution) error {
+func (s *Store) Discard(ctx context.Context, messageID string, state store.HoldState, r store.Resolution, notices ...store.NewNotification) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
@@ -289,6 +308,10 @@ func (s *Store) Discard(ctx context.Context, messageID string, state store.HoldS
 	if err != nil {
 		return fmt.Errorf("postgres: discard %s: %w", messageID, err)
 	}
+	enc, err := encodeNotices("discard "+messageID, notices)
+	if err != nil {
+		return err
+	}
 	var outcome error
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE holds SET state = $2, resolution = $3 WHERE id = $1 AND state = 'held'`, messageID, string(state), res)
@@ -299,8 +322,10 @@ func (s *Store) Discard(ctx context.Context, messageID string, state store.HoldS
 			outcome = s.notHeld(ctx, tx, "discard", messageID)
 			return nil
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM messages WHERE id = $1`, messageID)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM messages WHERE id = $1`, messageID); err != nil {
+			return err
+		}
+		return queueNotices(ctx, tx, enc, dbTime(time.Now()))
 	})
 	if err != nil {
 		return pgErr("discard "+messageID, err)

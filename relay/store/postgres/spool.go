@@ -103,7 +103,7 @@ func (sp *spool) discard() {
 // Commit stores the message record, its body and its deliveries (or its
 // hold) in one transaction and returns once PostgreSQL committed it. It is
 // done once: whether it succeeds or fails, the spool is finished.
-func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery) (string, error) {
+func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices ...store.NewNotification) (string, error) {
 	switch {
 	case sp.state == spoolCommitted:
 		return "", errors.New("postgres: spool already committed")
@@ -114,7 +114,7 @@ func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []sto
 		sp.discard()
 		return "", sp.err
 	}
-	id, err := sp.commit(ctx, msg, deliveries)
+	id, err := sp.commit(ctx, msg, deliveries, notices)
 	if err != nil {
 		sp.state = spoolDone
 	} else {
@@ -138,7 +138,7 @@ const (
 		VALUES ($1, $2, 'held', $3, $4, $5, $6, $7)`
 )
 
-func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery) (string, error) {
+func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices []store.NewNotification) (string, error) {
 	s := sp.s
 	if err := s.enter(ctx); err != nil {
 		return "", err
@@ -148,6 +148,10 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 		return "", fmt.Errorf("postgres: commit: message ID %q is not the spool's %q", msg.ID, sp.id)
 	}
 	if err := checkDeliveries("commit", deliveries); err != nil {
+		return "", err
+	}
+	encNotices, err := encodeNotices("commit", notices)
+	if err != nil {
 		return "", err
 	}
 	if msg.Quarantine != nil && len(deliveries) > 0 {
@@ -179,6 +183,9 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 	if q := msg.Quarantine; q != nil {
 		rest.Queue(sqlInsertHold, sp.id, msg.ReceivedAt, text(q.Rule), text(lower(msg.Envelope.Sender)),
 			text(msg.Client.IP), text(msg.Client.User), record)
+	}
+	if encNotices != nil {
+		rest.Queue(sqlInsertNotices, now, encNotices)
 	}
 
 	if !sp.body.Spilled() {

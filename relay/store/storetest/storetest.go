@@ -14,8 +14,9 @@
 //	}
 //
 // The store must also implement store.QuarantineStore (the review side),
-// store.QueueAdmin (the operator's queue commands) and store.RateCounter
-// (rate limit counts), which the suite tests too.
+// store.QueueAdmin (the operator's queue commands), store.RateCounter
+// (rate limit counts) and store.NotificationStore (the notification
+// outbox), which the suite tests too.
 //
 // The suite closes some stores itself, so Close must be safe to call twice.
 // Times it passes in are truncated to microseconds, the precision of
@@ -114,6 +115,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		{"RateGive", testRateGive},
 		{"RateConcurrent", testRateConcurrent},
 		{"RateReopen", testRateReopen},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open, cfg) })
