@@ -35,6 +35,8 @@ type Policy struct {
 	rules         []*rule
 	defaultAction Action
 	onParseError  Action
+	onUnsafeCopy  Action // Quarantine, Reject, or Pass for "allow"
+	content       contentSettings
 	tests         []TestCase
 	timeout       time.Duration // EvalTimeout; tests under -race need more
 }
@@ -165,6 +167,7 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 		}
 		final = &def
 	}
+	*final = p.guardCopies(*final, f)
 	switch {
 	case final.Action != Reject:
 		final.Message = ""

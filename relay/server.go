@@ -71,6 +71,8 @@ type Server struct {
 	delivery  *deliverer
 	ops       *ops      // ops.go: operations metrics and readiness
 	dkim      *dkimSide // dkim.go: verify at ingest, sign at delivery
+
+	contentMetrics *contentMetrics // content.go: what body scans find
 }
 
 type listener struct {
@@ -100,6 +102,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.dkim = newDKIMSide(o.Config.DKIM, o.Registerer)
+	s.contentMetrics = newContentMetrics(o.Registerer)
 	d, err := newDeliverer(s)
 	if err != nil {
 		return nil, err
