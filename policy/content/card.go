@@ -28,28 +28,29 @@ var issuerRanges = []struct {
 	digits   int // digits of the prefix
 	min, max int // card number lengths
 }{
-	{4, 4, 1, 13, 19},          // Visa
-	{51, 55, 2, 16, 16},        // Mastercard
-	{2221, 2720, 4, 16, 16},    // Mastercard 2-series
-	{34, 34, 2, 15, 15},        // American Express
-	{37, 37, 2, 15, 15},        // American Express
-	{6011, 6011, 4, 16, 19},    // Discover
-	{644, 649, 3, 16, 19},      // Discover
-	{65, 65, 2, 16, 19},        // Discover
-	{3528, 3589, 4, 16, 19},    // JCB
-	{300, 305, 3, 14, 19},      // Diners Club
-	{36, 36, 2, 14, 19},        // Diners Club
-	{38, 39, 2, 16, 19},        // Diners Club
-	{62, 62, 2, 16, 19},        // UnionPay
-	{50, 50, 2, 12, 19},        // Maestro
-	{56, 58, 2, 12, 19},        // Maestro
-	{63, 63, 2, 12, 19},        // Maestro
-	{67, 67, 2, 12, 19},        // Maestro
-	{2200, 2204, 4, 16, 19},    // Mir
+	{4, 4, 1, 16, 19},           // Visa (13-digit Visa is no longer issued)
+	{51, 55, 2, 16, 16},         // Mastercard
+	{2221, 2720, 4, 16, 16},     // Mastercard 2-series
+	{34, 34, 2, 15, 15},         // American Express
+	{37, 37, 2, 15, 15},         // American Express
+	{6011, 6011, 4, 16, 19},     // Discover
+	{644, 649, 3, 16, 19},       // Discover
+	{65, 65, 2, 16, 19},         // Discover
+	{3528, 3589, 4, 16, 19},     // JCB
+	{300, 305, 3, 14, 19},       // Diners Club
+	{36, 36, 2, 14, 19},         // Diners Club
+	{38, 39, 2, 16, 19},         // Diners Club
+	{62, 62, 2, 16, 19},         // UnionPay
+	{50, 50, 2, 16, 19},         // Maestro
+	{56, 58, 2, 16, 19},         // Maestro
+	{63, 63, 2, 16, 19},         // Maestro
+	{67, 67, 2, 16, 19},         // Maestro
+	{2200, 2204, 4, 16, 19},     // Mir
 	{622126, 622925, 6, 16, 19}, // UnionPay/Discover
 }
 
-// isCard reports whether the digits are a payment card number.
+// isCard reports whether the digits are a payment card number. No range
+// is shorter than 14 digits, so an EAN-13 or UPC-12 is never one.
 func isCard(d []byte) bool {
 	if len(d) < 12 || len(d) > 19 || !luhn(d) {
 		return false

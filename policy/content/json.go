@@ -10,6 +10,9 @@ type jsonFrame struct {
 	array bool
 	key   string // the pending key, in an object
 	row   bool   // this object is a row
+	// top: a top-level object, a row of an NDJSON stream unless it turns
+	// out to hold an array of objects (then those are the rows).
+	top bool
 }
 
 // readJSON reads JSON and NDJSON (a stream of values) with encoding/json's
@@ -77,8 +80,18 @@ func (s *Scan) readJSON(r io.Reader) error {
 					return bound(ReasonDepth, "JSON nested deeper than 256")
 				}
 				f := jsonFrame{array: v == '['}
+				if v == '{' && inRow && top >= 0 && stack[top].array {
+					// An array of objects inside a top-level object:
+					// they are the rows, not the object around them.
+					for i := range stack {
+						if stack[i].row && stack[i].top {
+							stack[i].row, inRow = false, false
+							s.row(tb, cells)
+						}
+					}
+				}
 				if v == '{' && !inRow && (top < 0 || stack[top].array) {
-					f.row, inRow, cells = true, true, cells[:0]
+					f.row, f.top, inRow, cells = true, top < 0, true, cells[:0]
 				}
 				stack = append(stack, f)
 			case '}', ']':

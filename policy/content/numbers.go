@@ -62,7 +62,7 @@ func (f *numberFinder) find(b []byte, t *tally) int {
 			}
 			end := runEnd(b, i)
 			if end > i {
-				if f.number(b[i:end], t) {
+				if f.numberOrPrefix(b[i:end], t) {
 					n++
 				}
 				i = end - 1
@@ -103,6 +103,30 @@ func runEnd(b []byte, i int) int {
 		return i // a longer run of digits than any number we look for
 	}
 	return lastDigit + 1
+}
+
+// numberOrPrefix classifies a run; when it is nothing, shorter runs
+// ending at a separator are tried too (two groups at most), because in
+// text a number is often followed by another ("+44 20 7946 0000 12 High
+// Street").
+func (f *numberFinder) numberOrPrefix(run []byte, t *tally) bool {
+	for try := 0; try < 3; try++ {
+		if f.number(run, t) {
+			return true
+		}
+		j := len(run) - 1
+		for j > 0 && isDigit(run[j]) {
+			j--
+		}
+		for j > 0 && !isDigit(run[j]) {
+			j--
+		}
+		if j <= 0 {
+			return false
+		}
+		run = run[:j+1]
+	}
+	return false
 }
 
 // number classifies one candidate run.

@@ -35,7 +35,7 @@ func (s *Scan) read(r *bufio.Reader, name, typ string, depth int) error {
 	case "vcard":
 		return s.readVCard(r)
 	case "icalendar":
-		return s.readText(newUnfolder(r))
+		return s.readICal(r)
 	case "headers":
 		return s.readHeaders(r)
 	case "message":
@@ -149,4 +149,25 @@ func (s *Scan) readVCard(r io.Reader) error {
 
 var vcardClass = map[string]string{
 	"FN": "name", "N": "name", "ADR": "address", "TEL": "phone", "EMAIL": "email", "BDAY": "birth date",
+}
+
+// readICal reads iCalendar after unfolding, line by line: ATTENDEE and
+// ORGANIZER lines show each person's address and name (CN=); UIDs are
+// shaped like addresses but show no one.
+func (s *Scan) readICal(r io.Reader) error {
+	sc := bufio.NewScanner(newUnfolder(r))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		prop := line
+		if i := bytes.IndexAny(line, ";:"); i >= 0 {
+			prop = line[:i]
+		}
+		switch strings.ToUpper(string(prop)) {
+		case "UID", "RECURRENCE-ID", "RELATED-TO", "X-WR-RELCALID", "TZID", "DTSTAMP", "DTSTART", "DTEND", "PRODID":
+			continue
+		}
+		s.text(line)
+	}
+	return sc.Err()
 }
