@@ -221,7 +221,9 @@ func DOCX(rows [][]string) []byte {
 // PPTX writes a presentation whose one slide holds the table.
 func PPTX(rows [][]string) []byte {
 	body := xmlRows(rows, func(c string) string { return "<a:tr>" + c + "</a:tr>" },
-		func(v string) string { return "<a:tc><a:txBody><a:p><a:r><a:t>" + v + "</a:t></a:r></a:p></a:txBody></a:tc>" })
+		func(v string) string {
+			return "<a:tc><a:txBody><a:p><a:r><a:t>" + v + "</a:t></a:r></a:p></a:txBody></a:tc>"
+		})
 	slide := `<?xml version="1.0" encoding="UTF-8"?><p:sld xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"><p:cSld><p:spTree><p:graphicFrame><a:graphic><a:graphicData><a:tbl>` +
 		body + `</a:tbl></a:graphicData></a:graphic></p:graphicFrame></p:spTree></p:cSld></p:sld>`
 	return Zip(Entry{Name: "[Content_Types].xml", Data: []byte(`<?xml version="1.0"?><Types/>`)},
@@ -239,7 +241,9 @@ func odf(mimetype, body string) []byte {
 
 func odfTable(rows [][]string) string {
 	return "<table:table table:name=\"Customers\">" + xmlRows(rows, func(c string) string { return "<table:table-row>" + c + "</table:table-row>" },
-		func(v string) string { return "<table:table-cell office:value-type=\"string\"><text:p>" + v + "</text:p></table:table-cell>" }) +
+		func(v string) string {
+			return "<table:table-cell office:value-type=\"string\"><text:p>" + v + "</text:p></table:table-cell>"
+		}) +
 		"<table:table-row><table:table-cell table:number-columns-repeated=\"1020\"/></table:table-row></table:table>"
 }
 
