@@ -129,7 +129,19 @@ func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.
 			"envelope.count":   len(in.Recipients),
 			"body.addresses":   in.Body.Addresses,
 		},
+		Content:   in.Body.Content,
 		ExpiresAt: at.Add(srv.cfg.Quarantine.Retention.D()),
+	}
+	for k, v := range map[string]int{"body.phones": in.Body.Phones, "body.cards": in.Body.Cards, "body.ibans": in.Body.IBANs,
+		"body.records": in.Body.Records, "body.recipients": len(in.Body.RecipientsShown)} {
+		if v > 0 {
+			q.Figures[k] = v
+		}
+	}
+	for _, i := range in.Body.RecipientsShown {
+		if i < len(in.Watch.Recipients) {
+			q.BodyShows = append(q.BodyShows, in.Watch.Recipients[i].Key)
+		}
 	}
 	for _, r := range vis.Recipients {
 		q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"github.com/bccguard/bccguard/policy/content"
 	"time"
 )
 
@@ -33,8 +34,15 @@ type Quarantine struct {
 	Figures map[string]int `json:"figures,omitempty"`
 	// Visible is the visible recipient list (display name and address) the
 	// message would have exposed, for the review page.
-	Visible   []VisibleRecipient `json:"visible,omitempty"`
-	ExpiresAt time.Time          `json:"expires_at"`
+	Visible []VisibleRecipient `json:"visible,omitempty"`
+	// Content is what the body and attachments hold, with masked samples
+	// only (never a value in clear).
+	Content *content.Report `json:"content,omitempty"`
+	// BodyShows are the recipients (envelope or visible, as lowercased
+	// addresses) whom the body or an attachment shows: a rewritten
+	// release cannot hide them.
+	BodyShows []string  `json:"body_shows,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // VisibleRecipient is one address shown in To:/Cc:.
