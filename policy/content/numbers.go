@@ -31,8 +31,15 @@ type numberFinder struct {
 	// and whether they were phones: libphonenumber's validation costs
 	// microseconds and allocates, and the same number (a shop's own, in
 	// every signature and footer) recurs.
-	checked map[uint64]bool
+	checked map[uint64]phoneCheck
 	seed    maphash.Seed
+}
+
+// phoneCheck is a remembered candidate: not a phone, or its E.164 form
+// and masked sample.
+type phoneCheck struct {
+	valid        bool
+	e164, masked string
 }
 
 // maxChecked bounds the candidates remembered.
@@ -162,28 +169,20 @@ func (f *numberFinder) number(run []byte, t *tally) bool {
 		return false
 	}
 	if f.checked == nil {
-		f.checked, f.seed = map[uint64]bool{}, maphash.MakeSeed()
+		f.checked, f.seed = map[uint64]phoneCheck{}, maphash.MakeSeed()
 	}
 	h := maphash.Bytes(f.seed, run)
-	if ok, seen := f.checked[h]; seen && !ok {
-		return false
-	}
-	if err := phonenumbers.ParseToNumber(string(run), f.region, &f.pn); err != nil {
-		return false
-	}
-	if !phonenumbers.IsPossibleNumber(&f.pn) || !phonenumbers.IsValidNumber(&f.pn) {
+	c, seen := f.checked[h]
+	if !seen {
+		c = f.check(run)
 		if len(f.checked) < maxChecked {
-			f.checked[h] = false
+			f.checked[h] = c
 		}
+	}
+	if !c.valid {
 		return false
 	}
-	if len(f.checked) < maxChecked {
-		f.checked[h] = true
-	}
-	e164 := phonenumbers.Format(&f.pn, phonenumbers.E164)
-	t.found(Phone, []byte(e164), func() string {
-		return maskPhone(phonenumbers.Format(&f.pn, phonenumbers.INTERNATIONAL))
-	})
+	t.found(Phone, []byte(c.e164), func() string { return c.masked })
 	return true
 }
 
@@ -224,4 +223,16 @@ func looksLikeDateOrVersion(run []byte) bool {
 		return true
 	}
 	return false
+}
+
+// check parses and validates a candidate with libphonenumber.
+func (f *numberFinder) check(run []byte) phoneCheck {
+	if err := phonenumbers.ParseToNumber(string(run), f.region, &f.pn); err != nil {
+		return phoneCheck{}
+	}
+	if !phonenumbers.IsPossibleNumber(&f.pn) || !phonenumbers.IsValidNumber(&f.pn) {
+		return phoneCheck{}
+	}
+	return phoneCheck{valid: true, e164: phonenumbers.Format(&f.pn, phonenumbers.E164),
+		masked: maskPhone(phonenumbers.Format(&f.pn, phonenumbers.INTERNATIONAL))}
 }

@@ -13,37 +13,46 @@ const MaxDistinct = 100_000
 const maxSamples = 3
 
 // hashSet counts distinct values by a 64-bit hash of their canonical
-// form: 8 bytes per entry and no allocation per value. A collision needs
-// about 2^32 values to become likely.
+// form, with no allocation per value (a collision needs about 2^32 values
+// to become likely). Each entry notes the last part that saw it, so one
+// map counts both the message's distinct values and the current part's.
 type hashSet struct {
-	seen      map[uint64]struct{}
+	seen      map[uint64]uint32
 	limit     int
 	truncated bool
+	part      int // distinct values of the current part
 }
 
-func newHashSet(limit int) hashSet { return hashSet{seen: map[uint64]struct{}{}, limit: limit} }
+func newHashSet(limit int) hashSet { return hashSet{seen: map[uint64]uint32{}, limit: limit} }
 
-// add reports whether h is new; a full set takes nothing more.
-func (s *hashSet) add(h uint64) bool {
-	if _, ok := s.seen[h]; ok {
-		return false
+// add reports whether h is new to the message and whether it is new to
+// part; a full set takes nothing more.
+func (s *hashSet) add(h uint64, part uint32) (newToMessage, newToPart bool) {
+	if p, ok := s.seen[h]; ok {
+		if p != part {
+			s.seen[h] = part
+			s.part++
+			return false, true
+		}
+		return false, false
 	}
 	if len(s.seen) >= s.limit {
 		s.truncated = true
-		return false
+		return false, false
 	}
-	s.seen[h] = struct{}{}
-	return true
+	s.seen[h] = part
+	s.part++
+	return true, true
 }
 
 // tally is the findings of one message: distinct sets over the message
 // and over the part being read, the parts reported, and what the watch
 // list saw.
 type tally struct {
-	seed  maphash.Seed
-	total [numKinds]hashSet
-	part  [numKinds]hashSet
-	cur   *Part
+	seed   maphash.Seed
+	total  [numKinds]hashSet
+	partNo uint32 // numbers the parts, from 1; 0 is "no part"
+	cur    *Part
 	parts []Part
 	more  int
 	watch *watcher
@@ -66,8 +75,9 @@ func newTally(limit int, w *watcher) *tally {
 // begin starts a part; findings until end are counted in it too.
 func (t *tally) begin(p Part) {
 	t.cur = &p
-	for k := range t.part {
-		t.part[k] = newHashSet(t.total[k].limit)
+	t.partNo++
+	for k := range t.total {
+		t.total[k].part = 0
 	}
 }
 
@@ -78,9 +88,9 @@ func (t *tally) end() {
 		return
 	}
 	t.cur = nil
-	for k := range t.part {
-		p.Counts.set(Kind(k), len(t.part[k].seen))
-		t.part[k] = hashSet{}
+	for k := range t.total {
+		p.Counts.set(Kind(k), t.total[k].part)
+		t.total[k].part = 0
 	}
 	if !p.Attachment && p.Counts.Total() == 0 && len(p.Unscannable) == 0 {
 		return // plain message text with nothing in it
@@ -108,8 +118,12 @@ func (t *tally) unscannable(u Unscannable) {
 // new to the message.
 func (t *tally) found(k Kind, canon []byte, mask func() string) bool {
 	h := maphash.Bytes(t.seed, canon)
-	isNew := t.total[k].add(h)
-	if t.cur != nil && t.part[k].seen != nil && t.part[k].add(h) && mask != nil {
+	part := uint32(0)
+	if t.cur != nil {
+		part = t.partNo
+	}
+	isNew, partNew := t.total[k].add(h, part)
+	if t.cur != nil && partNew && mask != nil {
 		if s := t.cur.Samples[kindName(k)]; len(s) < maxSamples {
 			if t.cur.Samples == nil {
 				t.cur.Samples = map[string][]string{}
