@@ -53,10 +53,10 @@ type tally struct {
 	total  [numKinds]hashSet
 	partNo uint32 // numbers the parts, from 1; 0 is "no part"
 	cur    *Part
-	parts []Part
-	more  int
-	watch *watcher
-	lower []byte
+	parts  []Part
+	more   int
+	watch  *watcher
+	lower  []byte
 	// onEmail sees each new distinct address (tests only).
 	onEmail func([]byte)
 }

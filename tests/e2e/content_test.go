@@ -191,7 +191,9 @@ func TestBodyLeaksHeld(t *testing.T) {
 	fmt.Fprintf(qw, "Thank you all for coming: %s. See you next year!", list)
 	qw.Close()
 	inner := []byte("From: Sales <sales@brand.example>\r\nTo: " + list + "\r\nSubject: survey\r\n\r\nHello all.\r\n")
-	body := func(text string, atts ...ct.Attachment) []byte { return ct.MessageTo(list, "survey results", text, atts...) }
+	body := func(text string, atts ...ct.Attachment) []byte {
+		return ct.MessageTo(list, "survey results", text, atts...)
+	}
 	leaks := map[string][]byte{
 		"attached message": body("forwarding the original", ct.Attachment{Name: "original.eml", Type: "message/rfc822", Data: inner, Raw: true}),
 		"rfc822-headers":   body("bounce report", ct.Attachment{Type: "text/rfc822-headers", Data: []byte("To: " + list + "\r\n"), Raw: true}),
