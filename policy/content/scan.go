@@ -8,6 +8,7 @@ import (
 	"mime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-message"
@@ -73,8 +74,7 @@ func New(o Options) *Scan {
 		o.MaxDistinct = MaxDistinct
 	}
 	w := newWatcher(o.Watch)
-	s := &Scan{opts: o, watch: w, t: newTally(o.MaxDistinct, w), budget: newBudget(o.Limits, o.Now),
-		buf: make([]byte, 0, chunkSize)}
+	s := &Scan{opts: o, watch: w, t: newTally(o.MaxDistinct, w), budget: newBudget(o.Limits, o.Now)}
 	s.t.onEmail = o.OnAddress
 	s.nums.region = strings.ToUpper(o.PhoneRegion)
 	return s
@@ -121,6 +121,11 @@ func (s *Scan) noteErr(err error) {
 // header is not counted (the policy reads it); everything below it is:
 // parts, their header fields, attached messages and their headers.
 func (s *Scan) Message(r io.Reader) {
+	// The chunk buffer is recycled: allocated per message it would be
+	// most of what a small message costs the collector.
+	bp := chunkBuffers.Get().(*[]byte)
+	s.buf = (*bp)[:0]
+	defer func() { s.buf = nil; chunkBuffers.Put(bp) }()
 	defer func() {
 		if p := recover(); p != nil { // a reader bug must not take the relay down
 			s.noteErr(fmt.Errorf("scan aborted: %v", p))
@@ -297,6 +302,8 @@ func safeMIMEError(err error) string {
 	}
 	return safeDetail(err)
 }
+
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
 
 // charsetReader decodes the charsets mail uses (go-message's table).
 var charsetReader = charset.Reader
