@@ -146,7 +146,7 @@ matches exactly; write ` + "`*.example.com`" + ` for its subdomains.
   action and the error is logged. A condition that fails even on a minimal
   one-to-one message is refused at load.
 
-## Functions
+` + unsafeCopyDoc + `## Functions
 
 The CEL standard library (` + "`size`, `in`, `exists`, `all`, `filter`, `map`, `startsWith`, `endsWith`, `contains`, `matches`" + `),
 the strings extension (` + "`lowerAscii`, `split`, `join`, `trim`, ..." + `), sets
@@ -167,3 +167,6 @@ when: visible.domain_list.exists(d, d == "competitor.example")
 `)
 	return b.String()
 }
+
+// unsafeCopyDoc documents on_unsafe_copy and the content settings.
+const unsafeCopyDoc = "## Copies that cannot be made safe, and the content scan's settings\n\nWhen the rules decide `explode` or `bcc` but the body or an attachment\nshows another of the message's recipients (`body.shows_other_recipient`),\nno rewritten copy can hide them: the decision becomes the\n`on_unsafe_copy` action, rule `unsafe-copy` (`quarantine` by default;\n`reject`, or `allow` to make the copies anyway). In monitor mode it is\nrecorded like any monitored decision.\n\n```yaml\npolicy:\n  on_unsafe_copy: quarantine\n  content:\n    phone_region: GB        # numbers without +CC are read as this region's (default US)\n    max_inflated: 512MiB    # bytes decompressed per message\n    max_entries: 10000      # archive entries per message\n    max_depth: 8            # archives and attached messages nested\n    max_ratio: 200          # compression ratio of an entry over 1 MiB\n    time_limit: 30s         # the whole scan of one message\n    max_spill: 256MiB       # a ZIP-based attachment is copied to the data folder to be read\n```\n\nPast a bound the part is listed in `body.unscannable` with its reason.\n\n"
