@@ -35,25 +35,33 @@ func (l *loader) unsafeCopyAction(n *yaml.Node) Action {
 // or attachment that shows another recipient shows them in every copy.
 func unsafeCopy(f *facts) string {
 	if n := f.otherShown(); n > 0 {
-		return fmt.Sprintf("the body or an attachment shows %d of the message's recipients (body.recipients=%d); "+
-			"no rewritten copy can hide them without changing the body", n, len(f.in.Body.RecipientsShown))
+		return fmt.Sprintf("the body or an attachment shows %d of the message's recipients; "+
+			"no rewritten copy can hide them without changing the body", n)
 	}
 	return ""
 }
 
-// otherShown is how many recipients some copy would show besides its
-// own: all of those shown, except when the one shown is the single
-// envelope recipient.
+// otherShown is how many recipients of the copies some copy would show
+// besides its own: the envelope recipients the body shows, except when
+// the one shown is the single envelope recipient. A visible address that
+// receives no copy (a list's own address in its footer, the author of a
+// quoted message) is left to the header side (visible.not_in_envelope):
+// counting it here held ordinary list mail of the corpus.
 func (f *facts) otherShown() int {
-	shown := f.in.Body.RecipientsShown
-	switch {
-	case len(shown) == 0:
-		return 0
-	case len(shown) == 1 && len(f.envAddrs) == 1 && shown[0] < len(f.in.Watch.Recipients) &&
-		f.in.Watch.Recipients[shown[0]].Key == f.envAddrs[0]:
+	env := map[string]bool{}
+	for _, a := range f.envAddrs {
+		env[a] = true
+	}
+	n := 0
+	for _, i := range f.in.Body.RecipientsShown {
+		if i < len(f.in.Watch.Recipients) && env[f.in.Watch.Recipients[i].Key] {
+			n++
+		}
+	}
+	if n == 1 && len(env) == 1 {
 		return 0
 	}
-	return len(shown)
+	return n
 }
 
 // guardCopies holds (or rejects) a decision to explode or bcc whose copies

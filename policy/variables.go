@@ -118,7 +118,7 @@ var variables = []variable{
 		"Recipients the body or an attachment shows by name.",
 		func(f *facts) any { return f.in.Body.RecipientsByName }},
 	{"body.shows_other_recipient", cel.BoolType,
-		"Some copy of an explode or bcc would show a recipient other than its own in its body or attachments (two or more shown, or one who is not the single envelope recipient). Such copies are never made: `on_unsafe_copy` decides.",
+		"Some copy of an explode or bcc would show another envelope recipient in its body or attachments (two or more envelope recipients shown, or one when there are several). Such copies are never made: `on_unsafe_copy` decides.",
 		func(f *facts) any { return f.otherShown() > 0 }},
 	{"dkim.valid", cel.BoolType,
 		"At least one incoming DKIM signature verified (bccguard verifies at the end of DATA, before the policy runs).",
