@@ -90,6 +90,16 @@ admin:
 		t.Fatalf("browser: sign in: %v", err)
 	}
 	people := ct.People(200)
+	clear := func(what, text string) {
+		t.Helper()
+		for _, p := range people {
+			for _, v := range []string{p.Email, p.Phone, p.Card, p.IBAN} {
+				if strings.Contains(text, v) {
+					t.Fatalf("%s shows %q in clear", what, v)
+				}
+			}
+		}
+	}
 	for _, h := range ids {
 		if err := chromedp.Do(b.Ctx, chromedp.Navigate(origin+"/quarantine/m/"+h.id),
 			chromedp.WaitVisible(chromedp.CSS("#contains"))); err != nil {
@@ -118,12 +128,58 @@ admin:
 		if !strings.Contains(section, want) {
 			t.Errorf("%s: the section does not show %q:\n%s", h.name, want, section)
 		}
-		for _, p := range people {
-			for _, v := range []string{p.Email, p.Phone, p.Card, p.IBAN} {
-				if strings.Contains(page, v) {
-					t.Fatalf("%s: the review page shows %q in clear", h.name, v)
-				}
-			}
+		clear(h.name+": the review page", page)
+	}
+
+	// The command line shows the same, masked; --json carries it.
+	res := harness.RunCLI(t, "quarantine", "show", ids[0].id, "--data-dir", r.DataDir())
+	if !res.OK() || !strings.Contains(res.Stdout, "What it contains") || !strings.Contains(res.Stdout, "cu…@ex…") ||
+		!strings.Contains(res.Stdout, "200 records") {
+		t.Errorf("quarantine show: no masked breakdown:\n%s", res)
+	}
+	clear("quarantine show", res.Stdout)
+	res = harness.RunCLI(t, "quarantine", "show", ids[0].id, "--data-dir", r.DataDir(), "--json")
+	if !res.OK() || !strings.Contains(res.Stdout, `"contains"`) || !strings.Contains(res.Stdout, `"records": 200`) {
+		t.Errorf("quarantine show --json: no contains:\n%.2000s", res.Stdout)
+	}
+	clear("quarantine show --json", res.Stdout)
+
+	// Metrics: findings by kind, attachments by type and status; no
+	// value in any label.
+	code, mb := obsGet(t, "http://"+r.AdminAddr()+"/metrics")
+	metrics := string(mb)
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{`bccguard_content_findings_total{kind="email"}`, `bccguard_content_findings_total{kind="record"}`,
+		`bccguard_content_attachments_total{status="scanned",type="xlsx"}`, `bccguard_content_attachments_total{status="unscannable",type="zip"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	clear("/metrics", metrics)
+}
+
+// TestContentPolicyTest: `bccguard policy test` prints what an export
+// contains, masked, and --json carries it.
+func TestContentPolicyTest(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	eml := dir + "/export.eml"
+	writeFile(t, eml, string(ct.Message("export", "attached", ct.Attachment{Name: "customers.xlsx", Data: ct.XLSX(ct.Table(ct.People(60), ct.OrderExport))})))
+	res := harness.RunCLI(t, "policy", "test", eml, "--from", "sales@brand.example", "--rcpt", "agency@example.net")
+	for _, want := range []string{"quarantine", "address-list-in-body", "what it contains:", "customers.xlsx [xlsx", "60 records", "cu…@ex…", "+44 20 **** *00"} {
+		if !strings.Contains(res.Stdout, want) {
+			t.Errorf("policy test does not say %q:\n%s", want, res)
+		}
+	}
+	res = harness.RunCLI(t, "policy", "test", eml, "--json")
+	if !strings.Contains(res.Stdout, `"contains"`) || !strings.Contains(res.Stdout, `"body.records"`) {
+		t.Errorf("policy test --json has no contains:\n%.1500s", res.Stdout)
+	}
+	for _, p := range ct.People(60) {
+		if strings.Contains(res.Stdout, p.Email) || strings.Contains(res.Stdout, p.Phone) {
+			t.Fatalf("policy test --json shows %q", p.Email)
 		}
 	}
 }
