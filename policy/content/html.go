@@ -98,18 +98,10 @@ func decodeLink(v []byte) []byte {
 // htmlTables turns HTML tables into rows; text outside cells is text.
 type htmlTables struct {
 	s     *Scan
-	stack []*htmlTable
+	stack []*tableBuilder
 }
 
-type htmlTable struct {
-	tb     table
-	cells  []cell
-	cur    []byte
-	inCell bool
-	header bool // the row being read has <th> cells
-}
-
-func (h *htmlTables) top() *htmlTable {
+func (h *htmlTables) top() *tableBuilder {
 	if len(h.stack) == 0 {
 		return nil
 	}
@@ -117,16 +109,11 @@ func (h *htmlTables) top() *htmlTable {
 }
 
 func (h *htmlTables) text(b []byte) {
-	t := h.top()
-	if t == nil || !t.inCell {
-		h.s.text(b)
+	if t := h.top(); t != nil && t.inCell {
+		t.add(h.s, b)
 		return
 	}
-	if len(t.cur)+len(b) > maxCell {
-		h.s.text(b)
-		return
-	}
-	t.cur = append(t.cur, b...)
+	h.s.text(b)
 }
 
 func (h *htmlTables) start(tag string) {
@@ -134,17 +121,15 @@ func (h *htmlTables) start(tag string) {
 	switch tag {
 	case "table":
 		if len(h.stack) < 16 {
-			h.stack = append(h.stack, &htmlTable{})
+			h.stack = append(h.stack, &tableBuilder{})
 		}
 	case "tr":
 		if t != nil {
-			h.endCell(t)
-			h.endRow(t)
+			t.endRow(h.s)
 		}
 	case "td", "th":
 		if t != nil {
-			h.endCell(t)
-			t.inCell = true
+			t.startCell(h.s, 1)
 		}
 	case "br", "p", "div", "li":
 		h.brk()
@@ -156,18 +141,16 @@ func (h *htmlTables) end(tag string) {
 	switch tag {
 	case "table":
 		if t != nil {
-			h.endCell(t)
-			h.endRow(t)
+			t.endRow(h.s)
 			h.stack = h.stack[:len(h.stack)-1]
 		}
 	case "tr":
 		if t != nil {
-			h.endCell(t)
-			h.endRow(t)
+			t.endRow(h.s)
 		}
 	case "td", "th":
 		if t != nil {
-			h.endCell(t)
+			t.endCell(h.s)
 		}
 	case "p", "div", "li", "a", "span", "b", "strong", "em", "i":
 		h.brk()
@@ -181,21 +164,6 @@ func (h *htmlTables) brk() {
 		return
 	}
 	h.s.watch.brk()
-}
-
-func (h *htmlTables) endCell(t *htmlTable) {
-	if !t.inCell {
-		return
-	}
-	t.cells = append(t.cells, h.s.cellOf(t.cur, t.tb.rows == 0))
-	t.cur, t.inCell = t.cur[:0], false
-}
-
-func (h *htmlTables) endRow(t *htmlTable) {
-	if len(t.cells) > 0 {
-		h.s.row(&t.tb, t.cells)
-	}
-	t.cells = t.cells[:0]
 }
 
 // flush ends whatever the document left open.

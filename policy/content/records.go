@@ -238,3 +238,51 @@ var cjkHeaders = []struct{ word, class string }{
 	{"邮箱", "email"}, {"电子邮件", "email"}, {"メール", "email"}, {"電子メール", "email"},
 	{"生日", "birth date"}, {"出生日期", "birth date"}, {"生年月日", "birth date"},
 }
+
+// tableBuilder gathers the cells of one table of a markup format (HTML,
+// DOCX, PPTX, OpenDocument): cell text arrives in pieces between tags,
+// and a row is scored when it ends.
+type tableBuilder struct {
+	tb     table
+	cells  []cell
+	cur    []byte
+	inCell bool
+	repeat int // how many columns the open cell stands for (ODF)
+}
+
+// startCell ends the open cell and opens one standing for n columns.
+func (b *tableBuilder) startCell(s *Scan, n int) {
+	b.endCell(s)
+	b.inCell, b.repeat = true, n
+}
+
+// add appends text to the open cell; what does not fit is scanned as text.
+func (b *tableBuilder) add(s *Scan, p []byte) {
+	if len(b.cur)+len(p) > maxCell {
+		s.text(p)
+		return
+	}
+	b.cur = append(b.cur, p...)
+}
+
+func (b *tableBuilder) endCell(s *Scan) {
+	if !b.inCell {
+		return
+	}
+	c := s.cellOf(b.cur, b.tb.rows == 0)
+	for range max(1, b.repeat) {
+		if len(b.cells) < maxColumns {
+			b.cells = append(b.cells, c)
+		}
+	}
+	b.cur, b.inCell, b.repeat = b.cur[:0], false, 0
+}
+
+// endRow ends the open cell and scores the row.
+func (b *tableBuilder) endRow(s *Scan) {
+	b.endCell(s)
+	if len(b.cells) > 0 {
+		s.row(&b.tb, b.cells)
+	}
+	b.cells = b.cells[:0]
+}

@@ -54,15 +54,8 @@ const maxRepeat = 64
 func (s *Scan) readXMLDoc(r io.Reader, syn xmlSyntax) error {
 	d := xml.NewDecoder(&markupGuard{r: r})
 	d.Strict = false
-	type tbl struct {
-		tb     table
-		cells  []cell
-		cur    []byte
-		inCell bool
-		repeat int
-	}
 	var (
-		stack  []*tbl
+		stack  []*tableBuilder
 		inText int
 		text   = make([]byte, 0, 4096)
 	)
@@ -72,30 +65,11 @@ func (s *Scan) readXMLDoc(r io.Reader, syn xmlSyntax) error {
 			text = text[:0]
 		}
 	}
-	top := func() *tbl {
+	top := func() *tableBuilder {
 		if len(stack) == 0 {
 			return nil
 		}
 		return stack[len(stack)-1]
-	}
-	endCell := func(t *tbl) {
-		if !t.inCell {
-			return
-		}
-		c := s.cellOf(t.cur, t.tb.rows == 0)
-		for range max(1, t.repeat) {
-			if len(t.cells) < maxColumns {
-				t.cells = append(t.cells, c)
-			}
-		}
-		t.cur, t.inCell, t.repeat = t.cur[:0], false, 0
-	}
-	endRow := func(t *tbl) {
-		endCell(t)
-		if len(t.cells) > 0 {
-			s.row(&t.tb, t.cells)
-		}
-		t.cells = t.cells[:0]
 	}
 	for {
 		if err := s.budget.checkTime(); err != nil {
@@ -117,22 +91,20 @@ func (s *Scan) readXMLDoc(r io.Reader, syn xmlSyntax) error {
 			switch {
 			case syn.table != "" && n == syn.table:
 				if len(stack) < 16 {
-					stack = append(stack, &tbl{})
+					stack = append(stack, &tableBuilder{})
 				}
 			case syn.row != "" && n == syn.row && t != nil:
-				endRow(t)
+				t.endRow(s)
 			case isOneOf(n, syn.cells) && t != nil:
-				endCell(t)
-				t.inCell = true
-				if syn.repeat != "" {
-					for _, a := range v.Attr {
-						if a.Name.Local == syn.repeat {
-							if k, err := strconv.Atoi(a.Value); err == nil {
-								t.repeat = min(max(k, 1), maxRepeat)
-							}
+				repeat := 1
+				for _, a := range v.Attr {
+					if syn.repeat != "" && a.Name.Local == syn.repeat {
+						if k, err := strconv.Atoi(a.Value); err == nil {
+							repeat = min(max(k, 1), maxRepeat)
 						}
 					}
 				}
+				t.startCell(s, repeat)
 			case syn.text != "" && n == syn.text:
 				inText++
 			}
@@ -151,12 +123,12 @@ func (s *Scan) readXMLDoc(r io.Reader, syn xmlSyntax) error {
 			}
 			switch {
 			case syn.table != "" && n == syn.table && t != nil:
-				endRow(t)
+				t.endRow(s)
 				stack = stack[:len(stack)-1]
 			case syn.row != "" && n == syn.row && t != nil:
-				endRow(t)
+				t.endRow(s)
 			case isOneOf(n, syn.cells) && t != nil:
-				endCell(t)
+				t.endCell(s)
 			case syn.text != "" && n == syn.text:
 				inText = max(0, inText-1)
 			case isOneOf(n, syn.paras):
@@ -171,11 +143,7 @@ func (s *Scan) readXMLDoc(r io.Reader, syn xmlSyntax) error {
 				continue
 			}
 			if t := top(); t != nil && t.inCell {
-				if len(t.cur)+len(v) <= maxCell {
-					t.cur = append(t.cur, v...)
-				} else {
-					s.text(v)
-				}
+				t.add(s, v)
 				continue
 			}
 			if len(text)+len(v) > chunkSize {
