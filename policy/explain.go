@@ -3,9 +3,10 @@ package policy
 import (
 	"context"
 	"fmt"
-	"github.com/bccguard/bccguard/policy/content"
 	"strconv"
 	"strings"
+
+	"github.com/bccguard/bccguard/policy/content"
 )
 
 // Explanation is a decision with the reasoning behind it, for

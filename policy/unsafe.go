@@ -43,25 +43,35 @@ func unsafeCopy(f *facts) string {
 
 // otherShown is how many recipients of the copies some copy would show
 // besides its own: the envelope recipients the body shows, except when
-// the one shown is the single envelope recipient. A visible address that
-// receives no copy (a list's own address in its footer, the author of a
-// quoted message) is left to the header side (visible.not_in_envelope):
-// counting it here held ordinary list mail of the corpus.
+// the one shown is the single envelope recipient.
 func (f *facts) otherShown() int {
-	env := map[string]bool{}
-	for _, a := range f.envAddrs {
-		env[a] = true
-	}
-	n := 0
-	for _, i := range f.in.Body.RecipientsShown {
-		if i < len(f.in.Watch.Recipients) && env[f.in.Watch.Recipients[i].Key] {
-			n++
-		}
-	}
-	if n == 1 && len(env) == 1 {
+	n := len(f.in.BodyShowsRecipients())
+	if n == 1 && len(f.in.Recipients) == 1 {
 		return 0
 	}
 	return n
+}
+
+// BodyShowsRecipients are the envelope recipients (as address keys) whom
+// the body or an attachment shows: those a rewritten copy cannot hide. A
+// visible address that receives no copy (a list's own address in its
+// footer, the author of a quoted message) is left to the header side
+// (visible.not_in_envelope): counting it here held ordinary list mail.
+func (in *Input) BodyShowsRecipients() []string {
+	if len(in.Body.RecipientsShown) == 0 {
+		return nil
+	}
+	env := map[string]bool{}
+	for _, a := range in.Recipients {
+		env[addrKey(a)] = true
+	}
+	var out []string
+	for _, i := range in.Body.RecipientsShown {
+		if i < len(in.Watch.Recipients) && env[in.Watch.Recipients[i].Key] {
+			out = append(out, in.Watch.Recipients[i].Key)
+		}
+	}
+	return out
 }
 
 // guardCopies holds (or rejects) a decision to explode or bcc whose copies

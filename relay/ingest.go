@@ -138,11 +138,7 @@ func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.
 			q.Figures[k] = v
 		}
 	}
-	for _, i := range in.Body.RecipientsShown {
-		if i < len(in.Watch.Recipients) {
-			q.BodyShows = append(q.BodyShows, in.Watch.Recipients[i].Key)
-		}
-	}
+	q.BodyShows = in.BodyShowsRecipients()
 	for _, r := range vis.Recipients {
 		q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})
 	}

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"github.com/bccguard/bccguard/policy/content"
 	"io"
 	"mime"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/emersion/go-message/charset"
 
+	"github.com/bccguard/bccguard/policy/content"
 	"github.com/bccguard/bccguard/relay/store"
 )
 

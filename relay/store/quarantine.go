@@ -3,8 +3,9 @@ package store
 import (
 	"context"
 	"errors"
-	"github.com/bccguard/bccguard/policy/content"
 	"time"
+
+	"github.com/bccguard/bccguard/policy/content"
 )
 
 // ErrNotHeld: the quarantined message is no longer held (another reviewer
@@ -38,9 +39,9 @@ type Quarantine struct {
 	// Content is what the body and attachments hold, with masked samples
 	// only (never a value in clear).
 	Content *content.Report `json:"content,omitempty"`
-	// BodyShows are the recipients (envelope or visible, as lowercased
-	// addresses) whom the body or an attachment shows: a rewritten
-	// release cannot hide them.
+	// BodyShows are the envelope recipients (lowercased addresses) whom
+	// the body or an attachment shows: a rewritten release cannot hide
+	// them.
 	BodyShows []string  `json:"body_shows,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
 }

@@ -43,15 +43,18 @@ func bigWorkbook(size int) []byte {
 
 // bigZip is a ZIP of about size bytes holding a customer CSV.
 func bigZip(size int) []byte {
-	var csv bytes.Buffer
-	csv.WriteString("name,email,phone\r\n")
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	f, _ := w.Create("customers.csv")
+	_, _ = f.Write([]byte("name,email,phone\r\n"))
 	rnd := make([]byte, 12)
-	for i := 0; csv.Len() < size*2; i++ {
+	for i := 0; b.Len() < size; i++ {
 		_, _ = rand.Read(rnd)
 		h := hex.EncodeToString(rnd)
-		fmt.Fprintf(&csv, "%s %s,%s@example.com,+44 20 7946 %04d\r\n", h[:8], h[8:16], h, i%1000)
+		fmt.Fprintf(f, "%s %s,%s@example.com,+44 20 7946 %04d\r\n", h[:8], h[8:16], h, i%1000)
 	}
-	return ct.Zip(ct.Entry{Name: "customers.csv", Data: csv.Bytes()})
+	_ = w.Close()
+	return b.Bytes()
 }
 
 // TestContentScanMemory sends a large XLSX and a large ZIP of customers
