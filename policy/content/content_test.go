@@ -158,3 +158,24 @@ func TestMaskedSamples(t *testing.T) {
 		}
 	}
 }
+
+// A message inside a ZIP counts for the ZIP, with its header and parts;
+// an attached message's parts are reported on their own.
+func TestMessagesInside(t *testing.T) {
+	csv := ct.CSV(ct.Table(ct.People(60), ct.OrderExport), ',')
+	eml := ct.MessageTo("Zoe <zoe@example.org>", "fwd", "see", ct.Attachment{Name: "c.csv", Data: csv})
+	r := scan(t, ct.Message("x", "", ct.Attachment{Name: "mail.zip", Data: ct.Zip(ct.Entry{Name: "old/export.eml", Data: eml})}), content.Watch{})
+	a := attachment(t, r)
+	if a.Type != "zip" || a.Counts.Records != 60 || a.Counts.Addresses != 62 {
+		t.Errorf("the ZIP holding a message: %+v, want 60 records and 62 addresses (with the inner header's)", a)
+	}
+	r = scan(t, ct.Message("x", "", ct.Attachment{Name: "export.eml", Type: "message/rfc822",
+		Data: bytes.ReplaceAll(eml, []byte("=_part"), []byte("=_inner")), Raw: true}), content.Watch{})
+	var names []string
+	for _, p := range r.Parts {
+		names = append(names, fmt.Sprintf("%s:%s:%d", p.Name, p.Type, p.Counts.Records))
+	}
+	if strings.Join(names, " ") != "export.eml:message:0 c.csv:csv:60" || r.Totals.Addresses != 62 {
+		t.Errorf("an attached message: parts %v, totals %+v", names, r.Totals)
+	}
+}

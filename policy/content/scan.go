@@ -177,31 +177,53 @@ func (s *Scan) walk(e *message.Entity, depth int) error {
 	mt, params, _ := e.Header.ContentType()
 	name := filename(e, params)
 	disp, _, _ := e.Header.ContentDisposition()
+	// A part of the message is reported on its own; inside an archive or
+	// an attached .eml file, whatever is read counts for that part.
+	own := s.t.cur == nil
 	if mt == "message/rfc822" || mt == "message/global" {
 		if depth >= maxMIMEDepth {
 			return errTooDeep
 		}
-		s.t.begin(Part{Name: name, Type: "message", Attachment: true, Scanned: true})
-		err := s.message(e.Body, depth)
-		s.t.end()
-		return err
+		// The attached message's header is its own part of the report;
+		// its parts are reported as the message's are.
+		if own {
+			s.t.begin(Part{Name: name, Type: "message", Attachment: true, Scanned: true})
+		}
+		inner, err := message.ReadWithOptions(e.Body, &message.ReadOptions{MaxHeaderBytes: maxScanHeader})
+		if inner == nil {
+			s.noteErr(fmt.Errorf("attached message: %s", safeMIMEError(err)))
+			err = s.readText(e.Body)
+		} else {
+			s.headerFields(inner.Header)
+		}
+		if own {
+			s.t.end()
+		}
+		if inner == nil {
+			return err
+		}
+		return s.walk(inner, depth+1)
 	}
 	cr := &countingReader{r: e.Body}
 	br := bufio.NewReaderSize(cr, 4096)
 	head, _ := br.Peek(512)
 	typ := detect(mt, name, head)
-	attachment := disp == "attachment" || name != "" || !(typ == "text" || typ == "html") || !strings.HasPrefix(mt, "text/")
-	s.t.begin(Part{Name: name, Type: typ, Attachment: attachment})
+	if own {
+		attachment := disp == "attachment" || name != "" || !(typ == "text" || typ == "html") || !strings.HasPrefix(mt, "text/")
+		s.t.begin(Part{Name: name, Type: typ, Attachment: attachment})
+	}
 	err := s.read(br, name, typ, 0)
 	_, _ = io.Copy(io.Discard, br) // the part's size, and the MIME walk goes on
-	s.t.cur.Size = cr.n
 	if err != nil {
 		// Over a bound, encrypted, or broken (base64, the format):
 		// note it and go on with the next part.
-		s.unscannable(name, s.t.cur.Type, err)
+		s.unscannable(name, typ, err)
 	}
-	s.t.cur.Scanned = readable(s.t.cur.Type) && !wholeUnscannable(s.t.cur)
-	s.t.end()
+	if own {
+		s.t.cur.Size = cr.n
+		s.t.cur.Scanned = readable(s.t.cur.Type) && !wholeUnscannable(s.t.cur)
+		s.t.end()
+	}
 	return nil
 }
 
@@ -223,8 +245,9 @@ func (s *Scan) unscannable(name, typ string, err error) {
 	s.t.unscannable(Unscannable{Name: name, Type: typ, Reason: reason, Detail: detail})
 }
 
-// message scans an attached message: a forwarded message shows its own
-// recipients, so its header fields count, then its body.
+// message scans a message file found inside a part (an .eml attachment,
+// an archive entry): its header fields show its recipients, and its parts
+// count for the part it was found in.
 func (s *Scan) message(r io.Reader, depth int) error {
 	inner, err := message.ReadWithOptions(r, &message.ReadOptions{MaxHeaderBytes: maxScanHeader})
 	if inner == nil {
@@ -232,12 +255,7 @@ func (s *Scan) message(r io.Reader, depth int) error {
 		return s.readText(r)
 	}
 	s.headerFields(inner.Header)
-	cur := s.t.cur
-	s.t.cur = nil // the inner parts are reported on their own
-	s.t.end()
-	err = s.walk(inner, depth+1)
-	s.t.cur = cur
-	return err
+	return s.walk(inner, depth+1)
 }
 
 // partHeader scans the fields of a MIME part's header: a To: or Cc:
