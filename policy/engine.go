@@ -167,7 +167,11 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 		}
 		final = &def
 	}
-	*final = p.guardCopies(*final, f)
+	if g := p.guardCopies(*final, f); g.Rule == UnsafeCopyRule && final.Rule != UnsafeCopyRule {
+		expl = append(expl, RuleExplanation{Name: UnsafeCopyRule, When: "body.shows_other_recipient", Action: g.Action,
+			Monitor: g.Monitor, Matched: true, Values: []Value{{Name: "body.shows_other_recipient", Value: "true", scalar: true}}})
+		*final = g
+	}
 	switch {
 	case final.Action != Reject:
 		final.Message = ""
