@@ -166,16 +166,6 @@ func (t *tally) columns(cs []string) {
 	slices.Sort(t.cur.Columns)
 }
 
-// full reports whether every kind's set is full: nothing more can change.
-func (t *tally) full() bool {
-	for k := range t.total {
-		if !t.total[k].truncated {
-			return false
-		}
-	}
-	return true
-}
-
 func (t *tally) report() Report {
 	r := Report{Parts: t.parts, MoreParts: t.more}
 	for k := range t.total {
