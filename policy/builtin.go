@@ -17,6 +17,12 @@ import (
 //   - A list of addresses in the body or an attachment is a leak that no
 //     rewrite repairs, so it is held for a person to look at. 50 distinct
 //     addresses is far above a long reply thread and far below an export.
+//   - So is a customer-data export without addresses: 50 distinct phone
+//     numbers or 50 records (rows of personal data) is no letter, invoice
+//     or newsletter; 5 card numbers or 10 IBANs is a payment list (one or
+//     two are a customer's own, in a reply).
+//   - An encrypted archive or document cannot be inspected at all: held,
+//     since "cannot see" is not "nothing there".
 //   - External recipients of two or more domains shown to each other is the
 //     incident itself: one copy per recipient fixes it without losing mail.
 //   - Ten or more external recipients of one domain (customers at one big
@@ -31,6 +37,15 @@ default_action: pass
 rules:
   - name: address-list-in-body
     when: body.addresses >= 50
+    action: quarantine
+  - name: customer-data-in-body
+    when: body.phones >= 50 || body.records >= 50
+    action: quarantine
+  - name: payment-data-in-body
+    when: body.cards >= 5 || body.ibans >= 10
+    action: quarantine
+  - name: encrypted-attachment
+    when: body.unscannable.exists(u, u.reason == "encrypted")
     action: quarantine
   - name: recipients-of-several-domains
     when: visible.external >= 2 && visible.external_domains >= 2

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/policy/content"
 )
 
 // ParseErrorRule is the Decision.Rule of a message whose To:/Cc: fields
@@ -159,8 +160,8 @@ func (l *loader) mode(n *yaml.Node, what string) bool {
 }
 
 func (l *loader) policy(n *yaml.Node) *Policy {
-	f := l.fields(n, "policy", "mode", "internal_domains", "rules", "default_action", "on_parse_error", "tests")
-	p := &Policy{file: l.file, defaultAction: Pass, onParseError: Quarantine}
+	f := l.fields(n, "policy", "mode", "internal_domains", "rules", "default_action", "on_parse_error", "on_unsafe_copy", "content", "tests")
+	p := &Policy{file: l.file, defaultAction: Pass, onParseError: Quarantine, onUnsafeCopy: Quarantine}
 	if f == nil {
 		return p
 	}
@@ -183,6 +184,12 @@ func (l *loader) policy(n *yaml.Node) *Policy {
 	}
 	if a := f["on_parse_error"]; a != nil {
 		p.onParseError = l.action(a, "on_parse_error")
+	}
+	if a := f["on_unsafe_copy"]; a != nil {
+		p.onUnsafeCopy = l.unsafeCopyAction(a)
+	}
+	if c := f["content"]; c != nil {
+		p.content = l.contentSection(c)
 	}
 	if rs := f["rules"]; rs != nil {
 		p.rules = l.rules(rs, p)
@@ -392,7 +399,7 @@ func validDomainName(d string) bool {
 	if d == "" || strings.ContainsAny(d, "@ \t<>,;") {
 		return false
 	}
-	return isASCII(d) && validDomain([]byte(d)) || !isASCII(d) && strings.Contains(d, ".")
+	return isASCII(d) && content.ValidDomain(d) || !isASCII(d) && strings.Contains(d, ".")
 }
 
 func printableASCII(s string) bool {

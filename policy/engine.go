@@ -35,6 +35,8 @@ type Policy struct {
 	rules         []*rule
 	defaultAction Action
 	onParseError  Action
+	onUnsafeCopy  Action // Quarantine, Reject, or Pass for "allow"
+	content       contentSettings
 	tests         []TestCase
 	timeout       time.Duration // EvalTimeout; tests under -race need more
 }
@@ -169,6 +171,11 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 			def, monitored = monitored[0], monitored[1:]
 		}
 		final = &def
+	}
+	if g := p.guardCopies(*final, f); g.Rule == UnsafeCopyRule && final.Rule != UnsafeCopyRule {
+		expl = append(expl, RuleExplanation{Name: UnsafeCopyRule, When: "body.shows_other_recipient", Action: g.Action,
+			Monitor: g.Monitor, Matched: true, Values: []Value{{Name: "body.shows_other_recipient", Value: "true", scalar: true}}})
+		*final = g
 	}
 	switch {
 	case final.Action != Reject:

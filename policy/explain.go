@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/bccguard/bccguard/policy/content"
 )
 
 // Explanation is a decision with the reasoning behind it, for
@@ -19,6 +21,8 @@ type Explanation struct {
 	Variables []Value `json:"variables"`
 	// Visible is what the To:/Cc: fields show.
 	Visible *Visible `json:"visible"`
+	// Contains is what the body and attachments hold (masked samples).
+	Contains *content.Report `json:"contains,omitempty"`
 }
 
 // RuleExplanation is how one rule fared.
@@ -51,7 +55,7 @@ func (p *Policy) Explain(ctx context.Context, in *Input) Explanation {
 	for _, v := range variables {
 		vars = append(vars, Value{Name: v.name, Value: formatValue(v.get(f))})
 	}
-	return Explanation{Decision: d, Rules: rules, Variables: vars, Visible: f.vis}
+	return Explanation{Decision: d, Rules: rules, Variables: vars, Visible: f.vis, Contains: in.Body.Content}
 }
 
 func (r *rule) explain(o outcome, monitor bool) RuleExplanation {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bccguard/bccguard/policy/content"
 )
 
 // seedFiles adds the golden messages as seeds.
@@ -86,7 +88,7 @@ func FuzzScanner(f *testing.F) {
 		}
 		for _, a := range seen {
 			local, domain, ok := strings.Cut(a, "@")
-			if !ok || local == "" || !validDomain([]byte(domain)) || strings.ContainsAny(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+			if !ok || local == "" || !content.ValidDomain(domain) || strings.ContainsAny(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
 				t.Fatalf("counted %q", a)
 			}
 		}

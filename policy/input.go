@@ -27,6 +27,9 @@ type Input struct {
 	Visible *Visible
 	// Body is the Scanner's result for the whole message.
 	Body ScanResult
+	// Watch is the watch list the Scanner was given: Body.RecipientsShown
+	// indexes it.
+	Watch Watch
 	// DKIM is what the relay found about signatures; zero (nothing valid,
 	// cannot sign) where nothing verifies or signs, as in `policy test`.
 	DKIM DKIM
@@ -68,11 +71,20 @@ type Client struct {
 // BuildInput makes the Input for a whole message held in memory, as
 // `bccguard policy test` and tests have it: header block, body scan, and
 // the envelope from env or, where env leaves it empty, from the headers.
+// The scan uses the default content settings; Policy.BuildInput uses the
+// policy's.
 func BuildInput(raw []byte, env Envelope, client Client) *Input {
+	return buildInput(raw, env, client, ScanOptions{})
+}
+
+// BuildInput is the package's BuildInput with the policy's content
+// settings (phone region, bounds).
+func (p *Policy) BuildInput(raw []byte, env Envelope, client Client) *Input {
+	return buildInput(raw, env, client, p.ScanOptions())
+}
+
+func buildInput(raw []byte, env Envelope, client Client, opts ScanOptions) *Input {
 	hdr := HeaderBlock(raw)
-	sc := NewScanner()
-	sc.Write(raw)
-	sc.Close()
 	in := &Input{
 		Listener:   client.Listener,
 		ClientIP:   client.IP,
@@ -81,31 +93,34 @@ func BuildInput(raw []byte, env Envelope, client Client) *Input {
 		Recipients: env.Recipients,
 		Size:       int64(len(raw)),
 		Header:     hdr,
-		Body:       sc.Result(),
 	}
-	if in.Sender == "" || len(in.Recipients) == 0 {
-		h := ParseVisible(hdr, nil)
-		if in.Sender == "" {
-			for _, f := range h.Header["from"] {
-				if l, err := parseAddressList(f); err == nil && len(l) > 0 {
-					in.Sender = l[0].Address
-					break
-				}
+	h := ParseVisible(hdr, nil)
+	if in.Sender == "" {
+		for _, f := range h.Header["from"] {
+			if l, err := parseAddressList(f); err == nil && len(l) > 0 {
+				in.Sender = l[0].Address
+				break
 			}
 		}
-		if len(in.Recipients) == 0 {
-			for _, r := range h.Recipients {
-				in.Recipients = append(in.Recipients, r.Address)
-			}
-			for _, f := range h.Header["bcc"] {
-				if l, err := parseAddressList(f); err == nil {
-					for _, a := range l {
-						in.Recipients = append(in.Recipients, a.Address)
-					}
+	}
+	if len(in.Recipients) == 0 {
+		for _, r := range h.Recipients {
+			in.Recipients = append(in.Recipients, r.Address)
+		}
+		for _, f := range h.Header["bcc"] {
+			if l, err := parseAddressList(f); err == nil {
+				for _, a := range l {
+					in.Recipients = append(in.Recipients, a.Address)
 				}
 			}
 		}
 	}
+	opts.Watch = NewWatch(in.Recipients, &h)
+	in.Watch = opts.Watch
+	sc := NewScanner(opts)
+	sc.Write(raw)
+	sc.Close()
+	in.Body = sc.Result()
 	return in
 }
 

@@ -63,7 +63,7 @@ func (p *Policy) RunTests(ctx context.Context, loadMessage func(path string) ([]
 			out = append(out, res)
 			continue
 		}
-		in := BuildInput(raw, Envelope{Sender: tc.From, Recipients: tc.Rcpt},
+		in := p.BuildInput(raw, Envelope{Sender: tc.From, Recipients: tc.Rcpt},
 			Client{Listener: tc.Listener, IP: tc.ClientIP, User: tc.User})
 		res.Decision = p.Evaluate(ctx, in)
 		switch {

@@ -103,11 +103,41 @@ var variables = []variable{
 		"The same over the last 24 hours.",
 		func(f *facts) any { return f.in.Counts.RecipientsLastDay }},
 	{"body.addresses", cel.IntType,
-		"Distinct email addresses in the text parts and text-like attachments (CSV, TXT, vCard, calendar) after decoding base64/quoted-printable; the message's own header is not counted.",
+		"Distinct email addresses in the body and attachments, in every format the scan reads (text, HTML with entities and `mailto:` links decoded, CSV/TSV, JSON, XML, vCard, iCalendar, XLSX, DOCX, PPTX, ODS, ODT, PDF text, inside ZIP and gzip, attached messages and their headers, MIME part headers), after decoding base64/quoted-printable; the message's own header is not counted.",
 		func(f *facts) any { return f.in.Body.Addresses }},
+	{"body.phones", cel.IntType,
+		"Distinct phone numbers in the body and attachments, valid for their country's numbering plan (numbers without `+` are read in `content.phone_region`).",
+		func(f *facts) any { return f.in.Body.Phones }},
+	{"body.cards", cel.IntType,
+		"Distinct payment card numbers (13-19 digits passing the Luhn check, in an issuer's range).",
+		func(f *facts) any { return f.in.Body.Cards }},
+	{"body.ibans", cel.IntType,
+		"Distinct IBANs (the country's length, mod-97 check).",
+		func(f *facts) any { return f.in.Body.IBANs }},
+	{"body.records", cel.IntType,
+		"Distinct rows of personal data in tables (CSV/TSV, spreadsheets, document and HTML tables, JSON arrays of objects, vCards): a row with two findings, or one finding or personal-data cell plus another under a column whose header names personal data (name, address, street, city, postcode, phone, email, date of birth; English, French, German, Spanish, Italian, Portuguese, Dutch, Chinese, Japanese).",
+		func(f *facts) any { return f.in.Body.Records }},
 	{"body.truncated", cel.BoolType,
-		"The body scan stopped at 100,000 distinct addresses: `body.addresses` means \"at least\".",
+		"A kind reached 100,000 distinct values: its count means \"at least\".",
 		func(f *facts) any { return f.in.Body.Truncated }},
+	{"body.unscannable", cel.ListType(cel.MapType(cel.StringType, cel.StringType)),
+		"What could not be inspected, each `{\"name\": file name or archive path, \"type\": detected type, \"reason\": encrypted|corrupt|size|ratio|entries|depth|time, \"detail\": text}`: `body.unscannable.exists(u, u.reason == \"encrypted\")`.",
+		func(f *facts) any { return f.unscannable }},
+	{"attachments", cel.ListType(cel.MapType(cel.StringType, cel.DynType)),
+		"The attachments, each `{\"name\", \"type\" (detected: csv, xlsx, pdf, zip, ...), \"size\" (decoded bytes), \"scanned\" (bool), \"addresses\", \"phones\", \"cards\", \"ibans\", \"records\"}`: `attachments.exists(a, a.type == \"xlsx\" && a.records > 10)`.",
+		func(f *facts) any { return f.attachments }},
+	{"body.recipients", cel.IntType,
+		"Distinct recipients of the message (envelope and `To:`/`Cc:`) whom the body or an attachment shows, by address or by the display name given for that address (names of two or more words or of six or more letters, matched case-insensitively at word boundaries).",
+		func(f *facts) any { return len(f.in.Body.RecipientsShown) }},
+	{"body.recipients_by_address", cel.IntType,
+		"Recipients the body or an attachment shows by address.",
+		func(f *facts) any { return f.in.Body.RecipientsByAddress }},
+	{"body.recipients_by_name", cel.IntType,
+		"Recipients the body or an attachment shows by name.",
+		func(f *facts) any { return f.in.Body.RecipientsByName }},
+	{"body.shows_other_recipient", cel.BoolType,
+		"Some copy of an explode or bcc would show another envelope recipient in its body or attachments (two or more envelope recipients shown, or one when there are several). Such copies are never made: `on_unsafe_copy` decides.",
+		func(f *facts) any { return f.otherShown() > 0 }},
 	{"dkim.valid", cel.BoolType,
 		"At least one incoming DKIM signature verified (bccguard verifies at the end of DATA, before the policy runs).",
 		func(f *facts) any { return f.in.DKIM.Valid }},
@@ -154,6 +184,8 @@ type facts struct {
 	notVisible    int
 	senderDomain  string
 	clientIP      string
+	unscannable   []map[string]string
+	attachments   []map[string]any
 }
 
 func newFacts(in *Input, vis *Visible, internal domainMatcher) *facts {
@@ -168,6 +200,16 @@ func newFacts(in *Input, vis *Visible, internal domainMatcher) *facts {
 	f.notInEnvelope = len(vis.NotInEnvelope(in.Recipients))
 	f.notVisible = len(vis.NotVisible(in.Recipients))
 	domains := map[string]bool{}
+	f.unscannable = []map[string]string{}
+	for _, u := range in.Body.Unscannable() {
+		f.unscannable = append(f.unscannable, map[string]string{"name": u.Name, "type": u.Type, "reason": u.Reason, "detail": u.Detail})
+	}
+	f.attachments = []map[string]any{}
+	for _, a := range in.Body.Attachments() {
+		f.attachments = append(f.attachments, map[string]any{"name": a.Name, "type": a.Type, "size": a.Size, "scanned": a.Scanned,
+			"addresses": int64(a.Counts.Addresses), "phones": int64(a.Counts.Phones), "cards": int64(a.Counts.Cards),
+			"ibans": int64(a.Counts.IBANs), "records": int64(a.Counts.Records)})
+	}
 	f.envAddrs = make([]string, len(in.Recipients))
 	for i, r := range in.Recipients {
 		f.envAddrs[i] = addrKey(r)

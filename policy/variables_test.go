@@ -19,7 +19,8 @@ func TestVariables(t *testing.T) {
 		"Cc: shown-only@example.org\r\n" +
 		"Precedence: bulk\r\n" +
 		"Subject: hi\r\n\r\n" +
-		"write to a@example.com or b@example.com\r\n"
+		"write to a@example.com or b@example.com, call +44 20 7946 0001\r\n" +
+		"Anna's address: anna@example.net\r\n"
 	in := BuildInput([]byte(raw),
 		Envelope{Sender: "CRM@Brand.Example", Recipients: []string{"anna@example.net", "colleague@brand.example", "hidden@example.com"}},
 		Client{Listener: "submission", IP: netip.MustParseAddr("::ffff:192.0.2.10"), User: "crm"})
@@ -54,8 +55,18 @@ func TestVariables(t *testing.T) {
 		"client.recipients_last_minute": "4",
 		"client.recipients_last_hour":   "5",
 		"client.recipients_last_day":    "6",
-		"body.addresses":                "2",
+		"body.addresses":                "3",
+		"body.phones":                   "1",
+		"body.cards":                    "0",
+		"body.ibans":                    "0",
+		"body.records":                  "0",
 		"body.truncated":                "false",
+		"body.unscannable":              "[]",
+		"attachments":                   "[]",
+		"body.recipients":               "1",
+		"body.recipients_by_address":    "1",
+		"body.recipients_by_name":       "0",
+		"body.shows_other_recipient":    "true",
 		"dkim.valid":                    "true",
 		"dkim.domains":                  `["brand.example", "esp.example"]`,
 		"dkim.can_sign":                 "true",
@@ -142,7 +153,7 @@ matches exactly; write ` + "`*.example.com`" + ` for its subdomains.
   action and the error is logged. A condition that fails even on a minimal
   one-to-one message is refused at load.
 
-## Functions
+` + unsafeCopyDoc + `## Functions
 
 The CEL standard library (` + "`size`, `in`, `exists`, `all`, `filter`, `map`, `startsWith`, `endsWith`, `contains`, `matches`" + `),
 the strings extension (` + "`lowerAscii`, `split`, `join`, `trim`, ..." + `), sets
@@ -163,3 +174,6 @@ when: visible.domain_list.exists(d, d == "competitor.example")
 `)
 	return b.String()
 }
+
+// unsafeCopyDoc documents on_unsafe_copy and the content settings.
+const unsafeCopyDoc = "## Copies that cannot be made safe, and the content scan's settings\n\nWhen the rules decide `explode` or `bcc` but the body or an attachment\nshows another of the message's recipients (`body.shows_other_recipient`),\nno rewritten copy can hide them: the decision becomes the\n`on_unsafe_copy` action, rule `unsafe-copy` (`quarantine` by default;\n`reject`, or `allow` to make the copies anyway). In monitor mode it is\nrecorded like any monitored decision.\n\n```yaml\npolicy:\n  on_unsafe_copy: quarantine\n  content:\n    phone_region: GB        # numbers without +CC are read as this region's (default US)\n    max_inflated: 512MiB    # bytes decompressed per message\n    max_entries: 10000      # archive entries per message\n    max_depth: 8            # archives and attached messages nested\n    max_ratio: 200          # compression ratio of an entry over 1 MiB\n    time_limit: 30s         # the whole scan of one message\n    max_spill: 256MiB       # a ZIP-based attachment is copied to the data folder to be read\n```\n\nPast a bound the part is listed in `body.unscannable` with its reason.\n\n"

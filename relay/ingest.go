@@ -29,12 +29,6 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
 
-	// The body scan counts addresses on the way to the spool: no second
-	// pass over a stored message.
-	scan := policy.NewScanner()
-	defer scan.Close()
-	w := io.MultiWriter(sp, scan)
-
 	// Our own line limit covers BDAT, where go-smtp checks none.
 	br := ingestReaders.Get().(*bufio.Reader)
 	br.Reset(&lineLimiter{r: r, max: lim.MaxLineLength})
@@ -43,6 +37,14 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if err != nil {
 		return "", policy.Decision{}, err
 	}
+	in := srv.policyInput(s, head)
+
+	// The body scan looks at the content on the way to the spool: no
+	// second pass over a stored message. It is started once the header
+	// is known, to watch for the recipients it names.
+	scan := policy.NewScanner(srv.scanOptions(in))
+	defer scan.Close()
+	w := io.MultiWriter(sp, scan)
 	// DKIM verification is one more tee: it hashes the message as it
 	// arrives and looks the keys up meanwhile, so that the policy can use
 	// its result without a second pass over the spool.
@@ -61,9 +63,9 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	}
 	scan.Close()
 
-	in := srv.policyInput(s, head)
 	in.Size = int64(len(head)) + n
 	in.Body = scan.Result()
+	srv.countContent(in.Body)
 	var authResults string
 	in.DKIM, authResults = srv.dkim.finishVerify(check, fields)
 	if err := s.clientCounts(ctx, in); err != nil {
@@ -138,8 +140,16 @@ func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.
 			"envelope.count":   len(in.Recipients),
 			"body.addresses":   in.Body.Addresses,
 		},
+		Content:   in.Body.Content,
 		ExpiresAt: at.Add(srv.cfg.Quarantine.Retention.D()),
 	}
+	for k, v := range map[string]int{"body.phones": in.Body.Phones, "body.cards": in.Body.Cards, "body.ibans": in.Body.IBANs,
+		"body.records": in.Body.Records, "body.recipients": len(in.Body.RecipientsShown)} {
+		if v > 0 {
+			q.Figures[k] = v
+		}
+	}
+	q.BodyShows = in.BodyShowsRecipients()
 	senderNoticeOf(pol, q)
 	for _, r := range vis.Recipients {
 		q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})

@@ -80,6 +80,8 @@ type Server struct {
 	ops       *ops      // ops.go: operations metrics and readiness
 	notify    Notifier  // notices.go: notifications committed with holds
 	dkim      *dkimSide // dkim.go: verify at ingest, sign at delivery
+
+	contentMetrics *contentMetrics // content.go: what body scans find
 }
 
 type listener struct {
@@ -111,6 +113,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.dkim = newDKIMSide(o.Config.DKIM, o.Registerer)
+	s.contentMetrics = newContentMetrics(o.Registerer)
 	d, err := newDeliverer(s)
 	if err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func cmdPolicy(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usagef("policy test: %v", err)
 	}
-	in := policy.BuildInput(raw, policy.Envelope{Sender: *from, Recipients: rcpts}, policy.Client{Listener: "policy-test"})
+	in := p.BuildInput(raw, policy.Envelope{Sender: *from, Recipients: rcpts}, policy.Client{Listener: "policy-test"})
 	e := p.Explain(ctx, in)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -101,6 +101,12 @@ func printExplanation(w io.Writer, e policy.Explanation) {
 	}
 	if e.Message != "" {
 		fmt.Fprintf(w, "reply:    550 5.7.1 %s\n", e.Message)
+	}
+	if lines := e.Contains.Summary(); len(lines) > 0 {
+		fmt.Fprintln(w, "\nwhat it contains:")
+		for _, l := range lines {
+			fmt.Fprintln(w, "  "+l)
+		}
 	}
 	fmt.Fprintln(w, "\nrules, in order:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -304,6 +304,13 @@ func printHold(w io.Writer, d review.Detail) {
 		}
 		row("Figures", "%s", strings.Join(parts, " "))
 	}
+	if lines := d.Contains.Summary(); len(lines) > 0 {
+		fmt.Fprintln(w, "\nWhat it contains (samples masked; the .eml download has everything):")
+		for _, l := range lines {
+			fmt.Fprintln(w, "  "+l)
+		}
+		fmt.Fprintln(w)
+	}
 	if d.FourEyes {
 		var by []string
 		for _, a := range d.Approvals {

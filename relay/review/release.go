@@ -97,6 +97,9 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 	if err != nil {
 		return res, action, nil, err
 	}
+	if err := safeRelease(h.Message.Quarantine, o.Rewrite, rcpts); err != nil {
+		return res, action, nil, err
+	}
 	detail := []string{fmt.Sprintf("%d of %d recipients", len(rcpts), len(h.Message.Envelope.Recipients))}
 	if o.Rewrite == AsIs {
 		res.Forced = true
@@ -203,4 +206,19 @@ func plan(rw store.Rewrite, rcpts []store.Recipient) []store.NewDelivery {
 		return out
 	}
 	return []store.NewDelivery{{Recipients: rcpts, Rewrite: rw}}
+}
+
+// safeRelease refuses a rewritten release whose copies would still show
+// other recipients in the body: explode and bcc change only the header,
+// so the one safe rewritten release is to the one recipient the body
+// shows, alone.
+func safeRelease(q *store.Quarantine, rw Rewrite, rcpts []store.Recipient) error {
+	if q == nil || len(q.BodyShows) == 0 || rw == AsIs {
+		return nil
+	}
+	if len(rcpts) == 1 && len(q.BodyShows) == 1 && strings.EqualFold(q.BodyShows[0], rcpts[0].Addr) {
+		return nil
+	}
+	return errorf(CodeBadRequest, "the body or an attachment shows %d of the recipients: a copy released as %s would still show them to the others "+
+		"(release to one of them alone, release as-is with force, or delete it)", len(q.BodyShows), rw)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-message/charset"
 
+	"github.com/bccguard/bccguard/policy/content"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -77,7 +78,10 @@ type DomainCount struct {
 // decide, and nothing rendered (the preview is plain text).
 type Detail struct {
 	Summary
-	Figures            map[string]int           `json:"figures,omitempty"`
+	Figures map[string]int `json:"figures,omitempty"`
+	// Contains is what the body and attachments hold: per part its type
+	// and counts by kind, with a few masked samples.
+	Contains           *content.Report          `json:"contains,omitempty"`
 	EnvelopeRecipients []string                 `json:"envelope_recipients"`
 	VisibleRecipients  []store.VisibleRecipient `json:"visible_recipients"`
 	VisibleCounts      VisibleCounts            `json:"visible_counts"`
@@ -140,6 +144,7 @@ func (s *Service) Show(ctx context.Context, a Actor, id string) (Detail, error) 
 	}
 	if q := m.Quarantine; q != nil {
 		d.Figures = q.Figures
+		d.Contains = q.Content
 		if q.Visible != nil {
 			d.VisibleRecipients = q.Visible
 		}

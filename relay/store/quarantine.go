@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/bccguard/bccguard/policy/content"
 )
 
 // ErrNotHeld: the quarantined message is no longer held (another reviewer
@@ -33,8 +35,15 @@ type Quarantine struct {
 	Figures map[string]int `json:"figures,omitempty"`
 	// Visible is the visible recipient list (display name and address) the
 	// message would have exposed, for the review page.
-	Visible   []VisibleRecipient `json:"visible,omitempty"`
-	ExpiresAt time.Time          `json:"expires_at"`
+	Visible []VisibleRecipient `json:"visible,omitempty"`
+	// Content is what the body and attachments hold, with masked samples
+	// only (never a value in clear).
+	Content *content.Report `json:"content,omitempty"`
+	// BodyShows are the envelope recipients (lowercased addresses) whom
+	// the body or an attachment shows: a rewritten release cannot hide
+	// them.
+	BodyShows []string  `json:"body_shows,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 	// NotifySender: the rule tells the envelope sender of the hold and of
 	// how it ends, with SenderNotice (its template, "" for the default),
 	// kept here so that a policy reload does not change a hold's notices.

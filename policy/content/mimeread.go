@@ -1,4 +1,4 @@
-package policy
+package content
 
 import (
 	"bytes"

@@ -1,0 +1,218 @@
+package content
+
+import (
+	"bytes"
+	"hash/maphash"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Watch is the list of the message's recipients (envelope and visible)
+// whose appearance in the body is looked for: a copy of an exploded or
+// bcc'd message cannot hide a recipient the body shows.
+type Watch struct {
+	// Keys are the watched addresses, normalised as Key normalises.
+	Keys []string
+	// Names are the display names given for each entry, by index.
+	Names [][]string
+	// Key normalises an address found in the body the way Keys are; nil
+	// compares lowercased.
+	Key func(string) string
+}
+
+// watcher finds the watched recipients in what the scan reads.
+//
+// Names are matched as a mail client shows them: case-insensitively,
+// with any run of spaces, punctuation or markup between words counting
+// as one break, and only at word boundaries. A name qualifies only if it
+// has at least two words or at least six letters, and is not a common
+// word of mail ("Customer Service", "Newsletter"), so that "Ann" alone
+// does not match every Ann in a newsletter.
+type watcher struct {
+	byKey   map[string][]int
+	key     func(string) string
+	names   map[uint64][]int // hash of the lowercased words joined by one space
+	last    map[string]bool  // the last word of some name
+	maxLen  int              // most words in a name
+	seed    maphash.Seed
+	words   [][]byte // the last maxLen words, oldest first
+	cur     []byte   // the word being read
+	byAddr  map[int]bool
+	byName  map[int]bool
+	joined  []byte
+	pending []byte // an incomplete UTF-8 sequence at the end of a write
+}
+
+func newWatcher(w Watch) *watcher {
+	x := &watcher{byKey: map[string][]int{}, key: w.Key, names: map[uint64][]int{},
+		last: map[string]bool{}, seed: maphash.MakeSeed(), byAddr: map[int]bool{}, byName: map[int]bool{}}
+	if x.key == nil {
+		x.key = strings.ToLower
+	}
+	for i, k := range w.Keys {
+		if k != "" {
+			x.byKey[k] = append(x.byKey[k], i)
+		}
+	}
+	for i := range w.Names {
+		if i >= len(w.Keys) {
+			break
+		}
+		for _, n := range w.Names[i] {
+			ws := nameWords(n)
+			if !qualifies(ws) {
+				continue
+			}
+			h := maphash.String(x.seed, strings.Join(ws, " "))
+			if !containsInt(x.names[h], i) {
+				x.names[h] = append(x.names[h], i)
+			}
+			x.last[ws[len(ws)-1]] = true
+			x.maxLen = max(x.maxLen, len(ws))
+		}
+	}
+	return x
+}
+
+func containsInt(l []int, v int) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// commonNames are names that say nothing about a person.
+var commonNames = map[string]bool{
+	"customer service": true, "customer support": true, "newsletter": true, "support": true,
+	"service": true, "customer": true, "customers": true, "marketing": true, "information": true,
+	"billing": true, "accounts": true, "undisclosed recipients": true, "undisclosed-recipients": true,
+	"recipient": true, "recipients": true, "the team": true, "sales team": true, "support team": true,
+	"no reply": true, "noreply": true, "do not reply": true, "mailer daemon": true, "postmaster": true,
+	"webmaster": true, "contact": true, "contacts": true, "office": true, "reception": true,
+}
+
+// qualifies applies the name rule above.
+func qualifies(ws []string) bool {
+	if len(ws) == 0 || commonNames[strings.Join(ws, " ")] {
+		return false
+	}
+	if len(ws) >= 2 {
+		return true
+	}
+	return utf8.RuneCountInString(ws[0]) >= 6
+}
+
+// nameWords splits a display name into lowercased words as the text
+// matcher does. A name holding an address is left to the address match.
+func nameWords(n string) []string {
+	if strings.Contains(n, "@") {
+		return nil
+	}
+	var out []string
+	for _, f := range strings.FieldsFunc(n, func(r rune) bool { return !isWordRune(r) }) {
+		if f = trimWord(f); f != "" {
+			out = append(out, strings.ToLower(f))
+		}
+	}
+	return out
+}
+
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || r == '\'' || r == '’' || r == '-' || r == '.'
+}
+
+func trimWord(w string) string { return strings.Trim(w, "'’-.") }
+
+// address notes an address found in the body (lowercased, new to the
+// message).
+func (x *watcher) address(a []byte) {
+	if x == nil || len(x.byKey) == 0 {
+		return
+	}
+	for _, i := range x.byKey[x.key(string(a))] {
+		x.byAddr[i] = true
+	}
+}
+
+// write feeds text to the name matcher; words continue across writes.
+func (x *watcher) write(b []byte) {
+	if x == nil || x.maxLen == 0 {
+		return
+	}
+	if len(x.pending) > 0 { // a rune split across writes: rare, so a copy is fine
+		b = append(x.pending, b...)
+		x.pending = nil
+	}
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if isAlnum(c) || c == '\'' || c == '-' || c == '.' {
+				x.cur = append(x.cur, lowerASCII(c))
+			} else {
+				x.endWord()
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 && !utf8.FullRune(b[i:]) {
+			x.pending = append([]byte(nil), b[i:]...)
+			return
+		}
+		if isWordRune(r) {
+			x.cur = utf8.AppendRune(x.cur, unicode.ToLower(r))
+		} else {
+			x.endWord()
+		}
+		i += size
+	}
+}
+
+// brk ends the current word: markup and cell boundaries separate words.
+func (x *watcher) brk() {
+	if x != nil && x.maxLen > 0 {
+		x.endWord()
+	}
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func (x *watcher) endWord() {
+	w := bytes.Trim(x.cur, "'’-.")
+	if len(w) == 0 || len(w) > 64 {
+		x.cur = x.cur[:0]
+		return
+	}
+	// Keep the last maxLen words, reusing their buffers.
+	var slot []byte
+	if len(x.words) == x.maxLen {
+		slot = x.words[0][:0]
+		copy(x.words, x.words[1:])
+		x.words = x.words[:len(x.words)-1]
+	}
+	x.words = append(x.words, append(slot, w...))
+	x.cur = x.cur[:0]
+	if !x.last[string(w)] {
+		return
+	}
+	for n := 1; n <= len(x.words); n++ {
+		x.joined = x.joined[:0]
+		for _, ww := range x.words[len(x.words)-n:] {
+			if len(x.joined) > 0 {
+				x.joined = append(x.joined, ' ')
+			}
+			x.joined = append(x.joined, ww...)
+		}
+		for _, i := range x.names[maphash.Bytes(x.seed, x.joined)] {
+			x.byName[i] = true
+		}
+	}
+}
