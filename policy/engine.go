@@ -31,10 +31,13 @@ type Policy struct {
 	builtin       bool
 	monitor       bool
 	internal      []string
-	matcher       domainMatcher
+	matcher       domainMatcher // internal domains
+	consumer      domainMatcher // consumer mailbox domains, built in and configured
+	consumerExtra []string
 	rules         []*rule
 	defaultAction Action
 	onParseError  Action
+	onUnsafeCopy  Action // "" for allow
 	tests         []TestCase
 	timeout       time.Duration // EvalTimeout; tests under -race need more
 }
@@ -174,6 +177,12 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 	if len(monitored) > 0 {
 		final.Monitored = monitored
 	}
+	if final.Action == Explode || final.Action == Bcc {
+		// A copy that cannot be made safe is not made: held instead.
+		d, x := p.guard(f, *final)
+		final = &d
+		expl = append(expl, x)
+	}
 	return *final, expl
 }
 
@@ -192,19 +201,23 @@ func (p *Policy) monitorOf(r *rule) bool {
 	return p.monitor
 }
 
-// visible returns in.Visible, or parses the header when the caller did not
-// (or parsed it with other internal domains, as across a reload).
+// visible returns in.Visible when it was worked out for this policy and
+// envelope, else reads the header (once: a Visible keeps its reading) and
+// counts for them. It records the result in in.Visible, so that the caller
+// (which stores it with a held message) reads the header only once.
 func (p *Policy) visible(in *Input) *Visible {
-	if in.Visible != nil {
-		if in.Visible.internalKey == strings.Join(p.internal, ",") {
-			return in.Visible
-		}
-		v := *in.Visible
-		v.Recipients = append([]Recipient(nil), v.Recipients...)
-		v.finish(p.internal)
-		return &v
+	key := finishKey(p.matcher, p.consumer, in.Sender, in.Recipients)
+	if in.Visible != nil && in.Visible.key == key {
+		return in.Visible
 	}
-	v := ParseVisible(in.Header, p.internal)
+	var v Visible
+	if in.Visible != nil && (in.Visible.reading != nil || in.Visible.ParseError != "") {
+		v = Visible{reading: in.Visible.reading, Header: in.Visible.Header, ParseError: in.Visible.ParseError}
+	} else {
+		v = readVisible(in.Header)
+	}
+	v.finish(p.matcher, p.consumer, in.Sender, in.Recipients)
+	in.Visible = &v
 	return &v
 }
 

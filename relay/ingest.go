@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/mailhdr"
 	"github.com/bccguard/bccguard/policy"
+	"github.com/bccguard/bccguard/relay/rewrite"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -46,8 +48,8 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	// DKIM verification is one more tee: it hashes the message as it
 	// arrives and looks the keys up meanwhile, so that the policy can use
 	// its result without a second pass over the spool.
-	fields, _ := splitHeader(head)
-	check := srv.dkim.startVerify(ctx, fields)
+	hdr := mailhdr.Read(head)
+	check := srv.dkim.startVerify(ctx, hdr)
 	if check != nil {
 		defer check.Abort() // a no-op once its result is taken
 		w = io.MultiWriter(sp, scan, check)
@@ -65,7 +67,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	in.Size = int64(len(head)) + n
 	in.Body = scan.Result()
 	var authResults string
-	in.DKIM, authResults = srv.dkim.finishVerify(check, fields)
+	in.DKIM, authResults = srv.dkim.finishVerify(check, hdr)
 	dec, pol := srv.decide(ctx, in)
 	if dec.Error != "" {
 		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
@@ -241,9 +243,8 @@ func (l *lineLimiter) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// receivedHeader is the trace field of RFC 5321 4.4. It names no recipient
-// ("for <...>"): in an exploded mailing that would be one more place a
-// recipient list could show.
+// receivedHeader is bccguard's trace field for the message (see
+// rewrite.Received).
 func (srv *Server) receivedHeader(s *session, id string) string {
 	proto := "ESMTP"
 	if s.tls {
@@ -256,8 +257,7 @@ func (srv *Server) receivedHeader(s *session, id string) string {
 	if helo == "" {
 		helo = "unknown"
 	}
-	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (bccguard) with %s id %s;\r\n\t%s\r\n",
-		helo, s.ip.String(), srv.hostname, proto, id, time.Now().Format(time.RFC1123Z))
+	return rewrite.Received(helo, s.ip.String(), srv.hostname, proto, id, time.Now())
 }
 
 // safeToken keeps the visible ASCII of a client-supplied name, without

@@ -1,0 +1,71 @@
+package policy
+
+import (
+	"github.com/bccguard/bccguard/relay/rewrite/edits"
+	"github.com/bccguard/bccguard/relay/store"
+)
+
+// UnsafeCopyRule is the Decision.Rule of a message whose explode or bcc
+// copies cannot be made safe, held (or refused) instead (on_unsafe_copy).
+const UnsafeCopyRule = "unsafe-copy"
+
+// unsafeCopy says why the copies that action (explode or bcc) would make of
+// the message would still show another recipient, "" when every copy can
+// be made clean. The header check is the rewrite's own table (package
+// edits): a field the copies keep as it is, or an address list they cannot
+// clean, that shows a recipient other than the copy's own.
+func unsafeCopy(f *facts, action Action) string {
+	rw := store.RewriteExplode
+	if action == Bcc {
+		rw = store.RewriteBcc
+	}
+	if v := f.vis; v.reading != nil && v.people != nil {
+		if reason := edits.Unsafe(v.reading, v.people, rw, f.in.Recipients); reason != "" {
+			return reason
+		}
+	}
+	return ""
+}
+
+// guard applies on_unsafe_copy to the decision d (explode or bcc) when its
+// copies cannot be made safe: the message is held (or refused) instead; in
+// monitor mode that is what is recorded, with the rule's decision among the
+// monitored ones; with allow the copies are made and the guard is only
+// recorded (in Monitored). It also returns how the check fared, for
+// explanations.
+func (p *Policy) guard(f *facts, d Decision) (Decision, RuleExplanation) {
+	x := RuleExplanation{Name: UnsafeCopyRule, When: "the copies of " + string(d.Action) + " would show other recipients",
+		Action: p.onUnsafeCopy, Monitor: d.Monitor || p.onUnsafeCopy == ""}
+	if x.Action == "" {
+		x.Action = Quarantine
+	}
+	reason := unsafeCopy(f, d.Action)
+	if reason == "" {
+		return d, x
+	}
+	x.Matched = true
+	x.Error = reason
+	g := Decision{Action: x.Action, Rule: UnsafeCopyRule, Monitor: x.Monitor,
+		Reason: oneLine("rule " + orName(d.Rule) + " decided " + string(d.Action) + ", but " + reason)}
+	if g.Action == Reject {
+		g.Message = "Message refused: its copies would still show other recipients; remove them from the header and body"
+	}
+	if p.onUnsafeCopy == "" { // allow: the copies are made, the guard recorded
+		d.Monitored = append(append([]Decision(nil), d.Monitored...), g)
+		return d, x
+	}
+	g.Monitored = d.Monitored
+	if d.Monitor {
+		rule := d
+		rule.Monitored = nil
+		g.Monitored = append(append([]Decision(nil), d.Monitored...), rule)
+	}
+	return g, x
+}
+
+func orName(rule string) string {
+	if rule == "" {
+		return "default_action"
+	}
+	return rule
+}
