@@ -85,7 +85,7 @@ func (p *Policy) Evaluate(ctx context.Context, in *Input) Decision {
 
 // facts derives the variables' values for in.
 func (p *Policy) facts(in *Input) *facts {
-	return newFacts(in, p.visible(in), p.matcher)
+	return newFacts(in, p.visible(in), p.matcher, p.consumer)
 }
 
 // outcome is how one rule's condition fared.
@@ -125,7 +125,7 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 		final = &d
 	}
 
-	// Unparsable recipients: decided before any rule, because a rule
+	// An unreadable header: decided before any rule, because a rule
 	// such as visible.count < 2 would pass what it cannot see.
 	pe := RuleExplanation{Name: ParseErrorRule, When: "visible.parse_error", Action: p.onParseError,
 		Monitor: p.monitor, Values: []Value{{Name: "visible.parse_error", Value: fmt.Sprint(vis.ParseError != "")}}}
@@ -133,8 +133,8 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 		pe.Matched = true
 		pe.Error = vis.ParseError
 		take(Decision{Action: p.onParseError, Rule: ParseErrorRule,
-			Reason:  oneLine("the To:/Cc: header fields could not be parsed (" + vis.ParseError + "); failing closed"),
-			Message: "Message refused: its To: or Cc: header could not be parsed",
+			Reason:  oneLine("nothing could be made of the header block (" + vis.ParseError + "); failing closed"),
+			Message: "Message refused: its header could not be read",
 			Error:   vis.ParseError}, p.monitor)
 	}
 	expl = append(expl, pe)

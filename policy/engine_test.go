@@ -320,7 +320,7 @@ func TestParseErrorFailsClosed(t *testing.T) {
 	for _, h := range []string{hugeHeader()} {
 		d := p.Evaluate(context.Background(), msgInput(h, "jane@example.com"))
 		if d.Action != Reject || d.Rule != ParseErrorRule || d.Error == "" || !strings.Contains(d.Reason, "failing closed") ||
-			d.Message != "Message refused: its To: or Cc: header could not be parsed" {
+			d.Message != "Message refused: its header could not be read" {
 			t.Errorf("%q: got %+v", h, d)
 		}
 	}

@@ -123,11 +123,12 @@ func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.
 		Rule:   dec.Rule,
 		Reason: dec.Reason,
 		Figures: map[string]int{
-			"visible.count":    vis.Count,
-			"visible.external": vis.External,
-			"visible.domains":  len(vis.Domains),
-			"envelope.count":   len(in.Recipients),
-			"body.addresses":   in.Body.Addresses,
+			"visible.count":     vis.Count,
+			"visible.external":  vis.External,
+			"visible.domains":   vis.Organisations,
+			"visible.elsewhere": vis.Elsewhere,
+			"envelope.count":    len(in.Recipients),
+			"body.addresses":    in.Body.Addresses,
 		},
 		ExpiresAt: at.Add(srv.cfg.Quarantine.Retention.D()),
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bccguard/bccguard/relay/rewrite"
+	"github.com/bccguard/bccguard/relay/rewrite/edits"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -38,7 +40,8 @@ type ReleaseOptions struct {
 	// Recipients, if set, releases to these envelope recipients only; each
 	// must be one of the message's envelope recipients.
 	Recipients []string `json:"recipients,omitempty"`
-	// Force is required to release as-is.
+	// Force is required to release as-is, and to release copies that
+	// would still show other recipients (CodeUnsafeCopy).
 	Force bool `json:"force,omitempty"`
 }
 
@@ -100,6 +103,21 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 	if o.Rewrite == AsIs {
 		res.Forced = true
 		detail = append(detail, "forced: released as-is, recipient list visible")
+	} else {
+		// The copies are checked with the table that renders them: a
+		// field they cannot clean that shows another recipient.
+		why, err := s.unsafeCopies(ctx, h.Message, rw, rcpts)
+		if err != nil {
+			return res, action, nil, err
+		}
+		switch {
+		case why != "" && !o.Force:
+			return res, action, nil, errorf(CodeUnsafeCopy,
+				"releasing %s as %s would not hide the recipients: %s; release it with force to send these copies anyway, or delete it", id, o.Rewrite, why)
+		case why != "":
+			res.Forced = true
+			detail = append(detail, "forced: the copies still show other recipients")
+		}
 	}
 
 	if rule := ruleOf(h.Message); s.fourEyes[rule] {
@@ -196,4 +214,24 @@ func plan(rw store.Rewrite, rcpts []store.Recipient) []store.NewDelivery {
 		return out
 	}
 	return []store.NewDelivery{{Recipients: rcpts, Rewrite: rw}}
+}
+
+// unsafeCopies says why the copies of m that rewrite rw makes for rcpts
+// would still show other recipients ("" when they would not), by the
+// rewrite's own table.
+func (s *Service) unsafeCopies(ctx context.Context, m store.Message, rw store.Rewrite, rcpts []store.Recipient) (string, error) {
+	rc, err := s.st.Open(ctx, m.ID)
+	if err != nil {
+		return "", storeErr(err, m.ID, "reading the message")
+	}
+	defer rc.Close()
+	src, err := rewrite.ReadSource(rc, m)
+	if err != nil {
+		return "", &Error{Code: CodeInternal, Message: "reading the message failed", Err: err}
+	}
+	addrs := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		addrs[i] = r.Addr
+	}
+	return edits.Unsafe(src.Header(), src.People(), rw, addrs), nil
 }

@@ -194,13 +194,14 @@ func humanBytes(n int64) string {
 
 // figureOrder and figureLabels name the figures the relay records.
 var (
-	figureOrder  = []string{"visible.count", "visible.external", "visible.domains", "envelope.count", "body.addresses"}
+	figureOrder  = []string{"visible.count", "visible.external", "visible.domains", "visible.elsewhere", "envelope.count", "body.addresses"}
 	figureLabels = map[string]string{
-		"visible.count":    "visible recipients",
-		"visible.external": "external visible",
-		"visible.domains":  "visible domains",
-		"envelope.count":   "envelope recipients",
-		"body.addresses":   "addresses in the body",
+		"visible.count":     "visible recipients",
+		"visible.external":  "external visible",
+		"visible.domains":   "visible organisations",
+		"visible.elsewhere": "shown outside To/Cc",
+		"envelope.count":    "envelope recipients",
+		"body.addresses":    "addresses in the body",
 	}
 )
 
