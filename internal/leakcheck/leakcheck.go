@@ -70,11 +70,15 @@ func dash(s string) string {
 }
 
 // traceFields are not read: transport data and identifiers, which mail
-// clients do not show as people.
+// clients do not show as people (the same list as the product's, a rule
+// rather than an implementation).
 var traceFields = map[string]bool{
-	"received": true, "dkim-signature": true, "message-id": true, "date": true, "references": true,
-	"in-reply-to": true, "return-path": true, "authentication-results": true, "arc-seal": true,
-	"arc-message-signature": true, "arc-authentication-results": true, "mime-version": true,
+	"received": true, "return-path": true, "message-id": true, "resent-message-id": true,
+	"references": true, "in-reply-to": true, "date": true, "resent-date": true,
+	"dkim-signature": true, "domainkey-signature": true, "authentication-results": true,
+	"arc-seal": true, "arc-message-signature": true, "arc-authentication-results": true,
+	"received-spf": true, "mime-version": true, "content-transfer-encoding": true,
+	"content-id": true, "content-length": true,
 }
 
 // Header returns a description of every other recipient that the header
@@ -100,7 +104,7 @@ func Header(head []byte, people []Person, own string, rcpts int) []string {
 				continue
 			}
 			for _, form := range addrForms(p.Addr) {
-				if strings.Contains(text, form) {
+				if containsAddr(text, form) {
 					leaks = append(leaks, fmt.Sprintf("the address %s in %s", p.Addr, f.label()))
 					break
 				}
@@ -215,4 +219,35 @@ func nameKey(s string) string {
 	return strings.Join(strings.FieldsFunc(strings.ToLower(norm.NFC.String(s)), func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
 	}), " ")
+}
+
+// containsAddr reports whether text holds addr as a whole address: not
+// preceded by a character that could be part of a local part, nor followed
+// by one that could continue the domain.
+func containsAddr(text, addr string) bool {
+	for i := 0; ; {
+		j := strings.Index(text[i:], addr)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		end := at + len(addr)
+		// In a URL query ("?subject=bob@example.com") "=", "?", "&"
+		// and "/" end the word before the address.
+		before := at == 0 || !isLocal(text[at-1]) || strings.IndexByte("=?&/", text[at-1]) >= 0
+		after := end == len(text) || !isDomain(text[end]) || text[end] == '.' && (end+1 == len(text) || !isDomain(text[end+1]))
+		if before && after {
+			return true
+		}
+		i = at + 1
+	}
+}
+
+func isLocal(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c >= 0x80 ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0
+}
+
+func isDomain(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c >= 0x80 || c == '-' || c == '.'
 }

@@ -36,6 +36,11 @@ func Read(block []byte) *Reading {
 
 func readField(f Field) Entry {
 	e := Entry{Field: f, Role: RoleOf(f.Name)}
+	if e.Role == Trace && f.AfterCR {
+		// Part of the field before for a reader that ends lines at LF
+		// only, which shows it: read as text.
+		e.Role = Text
+	}
 	if e.Role == Trace {
 		return e
 	}

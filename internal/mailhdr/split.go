@@ -16,6 +16,9 @@ type Field struct {
 	// that is not a field.
 	Name string
 	Raw  []byte
+	// AfterCR is set when the field starts after a bare CR: a reader that
+	// splits lines at LF only reads it as part of the field before.
+	AfterCR bool
 }
 
 // Is reports whether the field's name is name, ignoring case.
@@ -100,6 +103,7 @@ func Split(block []byte) Header {
 			h.Tail = block
 			return h
 		}
+		startAfterCR := !afterLF
 		afterLF = lf
 		// The field runs until the next line that does not start with
 		// white space, taking along the empty lines that only a bare CR
@@ -112,7 +116,7 @@ func Split(block []byte) Header {
 			}
 			end, afterLF = lineEnd(block, end)
 		}
-		h.Fields = append(h.Fields, Field{Name: fieldName(block[:end]), Raw: block[:end]})
+		h.Fields = append(h.Fields, Field{Name: fieldName(block[:end]), Raw: block[:end], AfterCR: startAfterCR})
 		block = block[end:]
 	}
 	return h

@@ -98,7 +98,7 @@ func TestLeaks(t *testing.T) {
 	}
 }
 
-func mustPolicy(t *testing.T, section string) *policy.Policy {
+func mustPolicy(t testing.TB, section string) *policy.Policy {
 	t.Helper()
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(section), &n); err != nil {
@@ -137,7 +137,7 @@ func addrs(d store.Delivery) []string {
 
 // renderHead renders a copy of raw (stored with bccguard's Received:) and
 // returns its header block.
-func renderHead(t *testing.T, raw []byte, env policy.Envelope, dl store.Delivery) []byte {
+func renderHead(t testing.TB, raw []byte, env policy.Envelope, dl store.Delivery) []byte {
 	t.Helper()
 	stored := append([]byte(rewrite.Received("crm.example", "192.0.2.1", "relay.example", "ESMTP", "Q1", testTime)), raw...)
 	hl := len(stored) - len(raw) + len(policy.HeaderBlock(raw))

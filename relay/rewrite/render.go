@@ -106,7 +106,7 @@ func (s *Source) fields(d store.Delivery, o Options, changed map[string]bool, em
 		case changed != nil && e.Is("DKIM-Signature") && !keepSignature(e.Field, changed):
 			continue
 		}
-		switch edits.For(d.Rewrite, e.Name) {
+		switch edits.For(d.Rewrite, e.Name, e.Role) {
 		case edits.Remove:
 			continue
 		case edits.Replace:

@@ -82,7 +82,7 @@ func copyProblems(orig, head []byte, d store.Delivery) []string {
 	cp := mailhdr.Read(head)
 	tos := 0
 	for _, e := range cp.Entries {
-		switch edits.For(d.Rewrite, e.Name) {
+		switch edits.For(d.Rewrite, e.Name, e.Role) {
 		case edits.Remove:
 			probs = append(probs, "copy has "+e.Name+": "+string(e.Raw))
 		case edits.Replace:
@@ -106,12 +106,12 @@ func copyProblems(orig, head []byte, d store.Delivery) []string {
 	// or showing no other recipient.
 	var want, have [][]byte
 	for _, e := range src.Entries {
-		if k := edits.For(d.Rewrite, e.Name); k == edits.Keep || k == edits.Hold {
+		if k := edits.For(d.Rewrite, e.Name, e.Role); k == edits.Keep || k == edits.Hold {
 			want = append(want, e.Raw)
 		}
 	}
 	for _, e := range cp.Entries {
-		switch edits.For(d.Rewrite, e.Name) {
+		switch edits.For(d.Rewrite, e.Name, e.Role) {
 		case edits.Keep, edits.Hold:
 			have = append(have, e.Raw)
 		case edits.Clean:

@@ -98,8 +98,9 @@ var defaults = map[mailhdr.Role][3]Edit{
 }
 
 // For returns what rewrite rw does with a field named name ("" for a
-// line that is not a field).
-func For(rw store.Rewrite, name string) Edit {
+// line that is not a field) read with role (mailhdr.Entry.Role: a trace
+// field that a bare CR only makes is read as text).
+func For(rw store.Rewrite, name string, role mailhdr.Role) Edit {
 	col := 0
 	switch rw {
 	case store.RewriteExplode:
@@ -110,5 +111,5 @@ func For(rw store.Rewrite, name string) Edit {
 	if e, ok := edits[strings.ToLower(name)]; ok && name != "" {
 		return e[col]
 	}
-	return defaults[mailhdr.RoleOf(name)][col]
+	return defaults[role][col]
 }

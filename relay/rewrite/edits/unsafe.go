@@ -33,7 +33,7 @@ func Unsafe(h *mailhdr.Reading, p *mailhdr.People, rw store.Rewrite, rcpts []str
 	var fields []string
 	for i := range h.Entries {
 		e := &h.Entries[i]
-		switch For(rw, e.Name) {
+		switch For(rw, e.Name, e.Role) {
 		case Hold:
 		case Clean:
 			if e.List == nil || e.List.Clean {
