@@ -134,7 +134,7 @@ matches exactly; write ` + "`*.example.com`" + ` for its subdomains.
 bccguard reads the header as mail clients show it (one reader for the
 policy, the copies it makes and the review pages):
 
-- **Every field.** Addressee fields (` + "`To:`, `Cc:`, `Resent-To:`, `Resent-Cc:`, `Apparently-To:`" + `)
+- **Every field.** Addressee fields (` + "`To:`, `Cc:`, `Apparently-To:`" + `)
   show recipients; so does any other field that shows an envelope recipient or
   an addressee by address or by the name given for it (` + "`Reply-To:`, `Sender:`,\n  `Mail-Followup-To:`, `Disposition-Notification-To:`, `Delivered-To:`, `X-Original-To:`,\n  `List-*:`, `Keywords:`, `Comments:`, `Subject:`, any `X-` field" + `, a line that is not a field),
   and a field that lists two or more other addresses shows them all.

@@ -14,7 +14,7 @@ const (
 	// unknown field and any line that is not a field): it is searched for
 	// address-like tokens and for recipients' names.
 	Text Role = iota
-	// Addressee fields list recipients (To, Cc, Resent-To, Apparently-To):
+	// Addressee fields list recipients (To, Cc, Apparently-To):
 	// every address in them is a recipient, and so is every address inside
 	// their display names and group names.
 	Addressee
@@ -24,8 +24,8 @@ const (
 	Author
 	// Reply fields are the other address lists: for answers and notices
 	// (Sender, Reply-To, Mail-Followup-To, Disposition-Notification-To,
-	// ...) and about an earlier delivery (Delivered-To, X-Original-To,
-	// ...). Their addresses are the originator's, someone's own mailbox,
+	// ...) and about an earlier delivery or resending (Delivered-To,
+	// X-Original-To, Resent-To, Resent-Cc, ...). Their addresses are the originator's, someone's own mailbox,
 	// or other people's.
 	Reply
 	// Trace fields are transport and identifiers (Received, Message-ID,
@@ -43,8 +43,7 @@ func (r Role) IsList() bool { return r == Addressee || r == Blind || r == Author
 
 // roles are the fields with a role other than Text, by lowercased name.
 var roles = map[string]Role{
-	"to": Addressee, "cc": Addressee, "resent-to": Addressee, "resent-cc": Addressee,
-	"apparently-to": Addressee, "x-apparently-to": Addressee,
+	"to": Addressee, "cc": Addressee, "apparently-to": Addressee, "x-apparently-to": Addressee,
 
 	"bcc": Blind, "resent-bcc": Blind,
 
@@ -53,6 +52,7 @@ var roles = map[string]Role{
 	"sender": Reply, "resent-sender": Reply, "reply-to": Reply, "resent-reply-to": Reply,
 	"mail-reply-to": Reply, "mail-followup-to": Reply, "disposition-notification-to": Reply,
 	"return-receipt-to": Reply, "errors-to": Reply, "x-confirm-reading-to": Reply,
+	"resent-to": Reply, "resent-cc": Reply,
 	"delivered-to": Reply, "x-original-to": Reply, "envelope-to": Reply, "x-envelope-to": Reply,
 	"x-rcpt-to": Reply, "original-recipient": Reply, "x-forwarded-to": Reply,
 
