@@ -45,7 +45,8 @@ type List struct {
 // unqualified addresses ("To: baz"). It never fails; what it could not read
 // sets Clean to false.
 func ParseList(body string) List {
-	p := &listParser{toks: lex(body), list: List{Clean: true}}
+	toks, ok := lex(body)
+	p := &listParser{toks: toks, list: List{Clean: ok}}
 	p.parse()
 	return p.list
 }

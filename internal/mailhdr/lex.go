@@ -18,10 +18,12 @@ type token struct {
 }
 
 // lex cuts an unfolded field body into tokens. It never fails: an
-// unterminated quoted string, comment or domain literal runs to the end,
-// and a stray ")", "]" or "\" is taken as text, as lenient readers do.
-func lex(s string) []token {
-	toks := make([]token, 0, 16)
+// unterminated quoted string, comment or domain literal runs to the end
+// (and ok is false), and a stray ")", "]" or "\" is taken as text, as
+// lenient readers do.
+func lex(s string) (toks []token, ok bool) {
+	ok = true
+	toks = make([]token, 0, 16)
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -33,17 +35,19 @@ func lex(s string) []token {
 			toks = append(toks, token{tSpace, " "})
 			i = j
 		case c == '"':
-			text, n := quoted(s[i:])
+			text, n, closed := quoted(s[i:])
+			ok = ok && closed
 			toks = append(toks, token{tQuoted, text})
 			i += n
 		case c == '(':
-			text, n := comment(s[i:])
+			text, n, closed := comment(s[i:])
+			ok = ok && closed
 			toks = append(toks, token{tComment, text})
 			i += n
 		case c == '[':
 			j := strings.IndexByte(s[i:], ']')
 			if j < 0 {
-				j = len(s) - i - 1
+				j, ok = len(s)-i-1, false
 			}
 			toks = append(toks, token{tLiteral, s[i : i+j+1]})
 			i += j + 1
@@ -59,7 +63,7 @@ func lex(s string) []token {
 			i = j
 		}
 	}
-	return toks
+	return toks, ok
 }
 
 // isAtext reports whether c continues an atom: anything but white space,
@@ -72,9 +76,9 @@ func isAtext(c byte) bool {
 	return true
 }
 
-// quoted reads the quoted string at the start of s and returns its content
-// and its length.
-func quoted(s string) (string, int) {
+// quoted reads the quoted string at the start of s and returns its
+// content, its length and whether it was closed.
+func quoted(s string) (string, int, bool) {
 	var b []byte
 	for i := 1; i < len(s); i++ {
 		switch s[i] {
@@ -84,17 +88,17 @@ func quoted(s string) (string, int) {
 			}
 			b = append(b, s[i])
 		case '"':
-			return string(b), i + 1
+			return string(b), i + 1, true
 		default:
 			b = append(b, s[i])
 		}
 	}
-	return string(b), len(s)
+	return string(b), len(s), false
 }
 
 // comment reads the (nested) comment at the start of s and returns its
-// content, nested parentheses kept, and its length.
-func comment(s string) (string, int) {
+// content, nested parentheses kept, its length and whether it was closed.
+func comment(s string) (string, int, bool) {
 	var b []byte
 	depth := 0
 	for i := 0; i < len(s); i++ {
@@ -111,12 +115,12 @@ func comment(s string) (string, int) {
 			depth++
 		case ')':
 			if depth--; depth == 0 {
-				return string(b), i + 1
+				return string(b), i + 1, true
 			}
 			b = append(b, c)
 		default:
 			b = append(b, c)
 		}
 	}
-	return string(b), len(s)
+	return string(b), len(s), false
 }
