@@ -41,6 +41,9 @@ func NormDomain(d string) string {
 // not make her look like someone else. An unqualified address ("baz") is
 // its lowercased self.
 func Key(a string) string {
+	if plainKey(a) {
+		return a // already in its compared form: no allocation
+	}
 	a = strings.TrimSpace(a)
 	a = strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
 	local, domain, ok := SplitAddr(a)
@@ -83,4 +86,22 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// plainKey reports whether a is already its own Key: lowercase ASCII with
+// one "@", nothing to unquote, trim or convert.
+func plainKey(a string) bool {
+	at := -1
+	for i := 0; i < len(a); i++ {
+		switch c := a[i]; {
+		case c == '@':
+			if at >= 0 {
+				return false
+			}
+			at = i
+		case c >= utf8.RuneSelf, 'A' <= c && c <= 'Z', c == '"', c == '<', c == '>', c == ' ', c == '\t', c == '[':
+			return false
+		}
+	}
+	return at > 0 && at < len(a)-1 && a[len(a)-1] != '.' && !strings.Contains(a[at:], "xn--")
 }

@@ -79,6 +79,9 @@ func isAtext(c byte) bool {
 // quoted reads the quoted string at the start of s and returns its
 // content, its length and whether it was closed.
 func quoted(s string) (string, int, bool) {
+	if end := strings.IndexAny(s[1:], "\\\""); end >= 0 && s[1+end] == '"' {
+		return s[1 : 1+end], end + 2, true // no quoted pair: a substring
+	}
 	var b []byte
 	for i := 1; i < len(s); i++ {
 		switch s[i] {

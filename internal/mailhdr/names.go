@@ -11,9 +11,15 @@ import (
 // digits and combining marks, lowercased, in Unicode NFC (so "Zoé" written
 // with a combining accent is the same word).
 func words(s string) []string {
-	s = norm.NFC.String(s)
+	if !isASCII(s) {
+		s = strings.ToLower(norm.NFC.String(s))
+		return strings.FieldsFunc(s, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
+		})
+	}
+	// ASCII, most of what headers hold: no normalization to do.
 	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
 	})
 }
 

@@ -19,13 +19,20 @@ type Field struct {
 	// AfterCR is set when the field starts after a bare CR: a reader that
 	// splits lines at LF only reads it as part of the field before.
 	AfterCR bool
+
+	key string // Name lowercased, set by Split
 }
 
 // Is reports whether the field's name is name, ignoring case.
 func (f Field) Is(name string) bool { return f.Name != "" && strings.EqualFold(f.Name, name) }
 
 // Key is the lowercased name ("" for a line that is not a field).
-func (f Field) Key() string { return strings.ToLower(f.Name) }
+func (f Field) Key() string {
+	if f.key == "" && f.Name != "" {
+		return strings.ToLower(f.Name)
+	}
+	return f.key
+}
 
 // Body is the field body unfolded: what follows the colon with every line
 // end (CRLF, LF or a bare CR) removed and the white space around it
@@ -116,7 +123,8 @@ func Split(block []byte) Header {
 			}
 			end, afterLF = lineEnd(block, end)
 		}
-		h.Fields = append(h.Fields, Field{Name: fieldName(block[:end]), Raw: block[:end], AfterCR: startAfterCR})
+		name := fieldName(block[:end])
+		h.Fields = append(h.Fields, Field{Name: name, Raw: block[:end], AfterCR: startAfterCR, key: strings.ToLower(name)})
 		block = block[end:]
 	}
 	return h

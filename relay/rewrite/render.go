@@ -49,61 +49,70 @@ func WriteCopy(w io.Writer, src *Source, body io.Reader, d store.Delivery, o Opt
 // edited fields and the empty line that ends the block. Every field the
 // table does not edit is written byte for byte.
 func (s *Source) WriteHeader(w io.Writer, d store.Delivery, o Options) error {
-	if _, err := w.Write(s.own); err != nil {
+	out, err := s.edit(d, o)
+	if err != nil {
 		return err
 	}
 	var changed map[string]bool
 	if o.StripSignatures {
-		var err error
-		if changed, err = s.changed(d, o); err != nil {
+		changed = s.changedBy(out, o)
+	}
+	if _, err := w.Write(s.own); err != nil {
+		return err
+	}
+	for _, f := range out {
+		if changed != nil && f.orig >= 0 && s.hdr.Entries[f.orig].Is("DKIM-Signature") && !keepSignature(s.hdr.Entries[f.orig].Field, changed) {
+			continue
+		}
+		if _, err := w.Write(f.raw); err != nil {
 			return err
 		}
-	}
-	err := s.fields(d, o, changed, func(_ string, raw []byte) error {
-		_, err := w.Write(raw)
-		return err
-	})
-	if err != nil {
-		return err
 	}
 	_, err = w.Write(s.hdr.Tail)
 	return err
 }
 
-// fields calls emit with each field of the copy's header (bccguard's
-// Received: and the separator aside), in order. changed, when not nil, is
-// the set of fields the copy changes: the original signatures covering one
-// of them are left out.
-func (s *Source) fields(d store.Delivery, o Options, changed map[string]bool, emit func(name string, raw []byte) error) error {
+// outField is one field of a copy's header: an original one written as it
+// is (orig is its index among the entries), or one the rewrite made (orig
+// -1).
+type outField struct {
+	name string
+	raw  []byte
+	orig int
+}
+
+// edit applies the table to the header for delivery d: the copy's fields
+// in order (bccguard's Received: and the separator aside), the original
+// signatures still among them.
+func (s *Source) edit(d store.Delivery, o Options) ([]outField, error) {
 	to, err := s.newTo(d)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	own := ""
 	if len(d.Recipients) == 1 {
 		own = mailhdr.Key(d.Recipients[0].Addr)
 	}
+	out := make([]outField, 0, len(s.hdr.Entries)+1)
 	// A field written after one that does not end in LF (a bare CR, or a
 	// block cut short), other than the one that followed it in the
 	// original, must not run into it.
-	last, lastRaw := -2, []byte(nil)
-	put := func(i int, name string, raw []byte) error {
-		if lastRaw != nil && i != last+1 && !bytes.HasSuffix(lastRaw, []byte("\n")) {
-			sep := "\r\n"
-			if bytes.HasSuffix(lastRaw, []byte("\r")) {
-				sep = "\n"
+	put := func(f outField, i int) {
+		if n := len(out); n > 0 {
+			last := out[n-1]
+			if (f.orig < 0 || last.orig != i-1) && !bytes.HasSuffix(last.raw, []byte("\n")) {
+				sep := "\r\n"
+				if bytes.HasSuffix(last.raw, []byte("\r")) {
+					sep = "\n"
+				}
+				f.raw, f.orig = append([]byte(sep), f.raw...), -1
 			}
-			raw = append([]byte(sep), raw...)
 		}
-		last, lastRaw = i, raw
-		return emit(name, raw)
+		out = append(out, f)
 	}
 	placed := false
 	for i, e := range s.hdr.Entries {
-		switch {
-		case o.AuthservID != "" && e.Is("Authentication-Results") && isOwnAuthResults(e.Field, o.AuthservID):
-			continue
-		case changed != nil && e.Is("DKIM-Signature") && !keepSignature(e.Field, changed):
+		if o.AuthservID != "" && e.Is("Authentication-Results") && isOwnAuthResults(e.Field, o.AuthservID) {
 			continue
 		}
 		switch edits.For(d.Rewrite, e.Name, e.Role) {
@@ -112,30 +121,23 @@ func (s *Source) fields(d store.Delivery, o Options, changed map[string]bool, em
 		case edits.Replace:
 			if !placed {
 				placed = true
-				if err := put(-1, "To", to); err != nil {
-					return err
-				}
+				put(outField{"To", to, -1}, i)
 			}
 			continue
 		case edits.Clean:
-			raw, keep := s.cleaned(i, own)
-			if !keep {
+			if raw, keep := s.cleaned(i, own); !keep {
 				if raw != nil {
-					if err := put(-1, e.Name, raw); err != nil {
-						return err
-					}
+					put(outField{e.Name, raw, -1}, i)
 				}
 				continue
 			}
 		}
-		if err := put(i, e.Name, e.Raw); err != nil {
-			return err
-		}
+		put(outField{e.Name, e.Raw, i}, i)
 	}
 	if to != nil && !placed {
-		return put(-1, "To", to)
+		put(outField{"To", to, -1}, len(s.hdr.Entries))
 	}
-	return nil
+	return out, nil
 }
 
 // newTo is the To: field that takes the place of To:/Cc: in the delivery's
@@ -159,32 +161,46 @@ func (s *Source) newTo(d store.Delivery) ([]byte, error) {
 // when one claiming AuthservID is dropped: the fields a signature must not
 // cover to stay valid.
 func (s *Source) changed(d store.Delivery, o Options) (map[string]bool, error) {
-	orig := map[string][][]byte{}
-	for _, e := range s.hdr.Entries {
-		if !e.Is("DKIM-Signature") {
-			orig[e.Key()] = append(orig[e.Key()], e.Raw)
-		}
-	}
-	out := map[string][][]byte{}
-	err := s.fields(d, Options{}, nil, func(name string, raw []byte) error {
-		k := strings.ToLower(name)
-		if k != "dkim-signature" {
-			out[k] = append(out[k], raw)
-		}
-		return nil
-	})
+	out, err := s.edit(d, o)
 	if err != nil {
 		return nil, err
 	}
+	return s.changedBy(out, o), nil
+}
+
+// changedBy is changed for the copy's fields out. Only the names the copy
+// touches (a field left out, or one it made) are compared, instance by
+// instance: a field made byte for byte as it was (a To: already showing
+// only its recipient) changes nothing.
+func (s *Source) changedBy(out []outField, o Options) map[string]bool {
 	changed := map[string]bool{}
-	for k, v := range orig {
-		if !sameFields(v, out[k]) {
-			changed[k] = true
+	kept := make([]bool, len(s.hdr.Entries))
+	for _, f := range out {
+		if f.orig >= 0 {
+			kept[f.orig] = true
+		} else {
+			changed[strings.ToLower(f.name)] = true
 		}
 	}
-	for k := range out {
-		if _, ok := orig[k]; !ok {
-			changed[k] = true
+	for i, e := range s.hdr.Entries {
+		if !kept[i] && !e.Is("DKIM-Signature") {
+			changed[e.Key()] = true
+		}
+	}
+	for k := range changed {
+		var before, after [][]byte
+		for _, e := range s.hdr.Entries {
+			if e.Key() == k {
+				before = append(before, e.Raw)
+			}
+		}
+		for _, f := range out {
+			if strings.EqualFold(f.name, k) {
+				after = append(after, f.raw)
+			}
+		}
+		if sameFields(before, after) {
+			delete(changed, k)
 		}
 	}
 	if o.AuthservID != "" {
@@ -194,7 +210,7 @@ func (s *Source) changed(d store.Delivery, o Options) (map[string]bool, error) {
 			}
 		}
 	}
-	return changed, nil
+	return changed
 }
 
 func sameFields(a, b [][]byte) bool {
