@@ -26,7 +26,7 @@ type Summary struct {
 	Client     store.Client    `json:"client"`
 	Size       int64           `json:"size"`
 	// Recipients is the number of envelope recipients; Visible the number
-	// of addresses in To:/Cc: (whom every copy would have shown).
+	// of addresses its header shows (whom every copy would have shown).
 	Recipients int `json:"recipients"`
 	Visible    int `json:"visible"`
 	// Subject and From are read from the stored header, best effort
