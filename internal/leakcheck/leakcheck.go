@@ -3,7 +3,8 @@
 // 2047-decoded or percent-encoded, in any field but the trace fields. It is
 // written apart from internal/mailhdr on purpose, plainly and strictly (any
 // occurrence counts, wherever in a field), so that the tests of the reader
-// and the rewrite do not grade themselves. It also reads the golden leak
+// and the rewrite do not grade themselves; only the rule of which fields
+// are trace fields is mailhdr's. It also reads the golden leak
 // cases' index (relay/rewrite/testdata/leaks/CASES).
 package leakcheck
 
@@ -18,6 +19,8 @@ import (
 
 	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
+
+	"github.com/bccguard/bccguard/internal/mailhdr"
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 )
@@ -67,18 +70,6 @@ func dash(s string) string {
 		return ""
 	}
 	return s
-}
-
-// traceFields are not read: transport data and identifiers, which mail
-// clients do not show as people (the same list as the product's, a rule
-// rather than an implementation).
-var traceFields = map[string]bool{
-	"received": true, "return-path": true, "message-id": true, "resent-message-id": true,
-	"references": true, "in-reply-to": true, "date": true, "resent-date": true,
-	"dkim-signature": true, "domainkey-signature": true, "authentication-results": true,
-	"arc-seal": true, "arc-message-signature": true, "arc-authentication-results": true,
-	"received-spf": true, "mime-version": true, "content-transfer-encoding": true,
-	"content-id": true, "content-length": true,
 }
 
 // Header returns a description of every other recipient that the header
@@ -178,7 +169,10 @@ func fields(head []byte) []field {
 	}
 	kept := out[:0]
 	for _, f := range out {
-		if !traceFields[f.name] {
+		// Trace fields (Received:, Message-ID:, ...) are not people to
+		// mail clients: the product's rule, not its parsing, so it is
+		// taken from mailhdr.
+		if mailhdr.RoleOf(f.name) != mailhdr.Trace {
 			kept = append(kept, f)
 		}
 	}
