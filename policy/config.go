@@ -14,8 +14,8 @@ import (
 	"github.com/bccguard/bccguard/config"
 )
 
-// ParseErrorRule is the Decision.Rule of a message whose To:/Cc: fields
-// could not be parsed (the on_parse_error setting).
+// ParseErrorRule is the Decision.Rule of a message of whose header nothing
+// could be read (the on_parse_error setting).
 const ParseErrorRule = "on_parse_error"
 
 // Load builds a Policy from the raw `policy:` section of the configuration

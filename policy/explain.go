@@ -17,7 +17,7 @@ type Explanation struct {
 	Rules []RuleExplanation `json:"rules"`
 	// Variables are the values of all variables for this message.
 	Variables []Value `json:"variables"`
-	// Visible is what the To:/Cc: fields show.
+	// Visible is what the header fields show.
 	Visible *Visible `json:"visible"`
 }
 

@@ -106,16 +106,35 @@ func ParseVisible(header []byte, internalDomains []string) Visible {
 	return v
 }
 
+// ReadVisible wraps a header block the caller has read already (the relay
+// reads it for DKIM too) for Input.Visible: Evaluate counts from it without
+// reading the block again.
+func ReadVisible(r *mailhdr.Reading) *Visible {
+	n := len(r.Tail)
+	for _, f := range r.Fields {
+		n += len(f.Raw)
+	}
+	if n > MaxHeaderBytes {
+		v := tooLarge()
+		return &v
+	}
+	return &Visible{reading: r, Header: r.Values()}
+}
+
 // readVisible reads the header block once; finish counts.
 func readVisible(header []byte) Visible {
-	v := Visible{Header: map[string][]string{}}
 	if len(header) > MaxHeaderBytes {
-		v.ParseError = fmt.Sprintf("header block larger than %d bytes", MaxHeaderBytes)
-		return v
+		return tooLarge()
 	}
-	v.reading = mailhdr.Read(header)
+	v := Visible{reading: mailhdr.Read(header)}
 	v.Header = v.reading.Values()
 	return v
+}
+
+// tooLarge is the Visible of a header block larger than MaxHeaderBytes, of
+// which nothing is read.
+func tooLarge() Visible {
+	return Visible{Header: map[string][]string{}, ParseError: fmt.Sprintf("header block larger than %d bytes", MaxHeaderBytes)}
 }
 
 // finishKey identifies what finish was given.

@@ -64,6 +64,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	scan.Close()
 
 	in := srv.policyInput(s, head)
+	in.Visible = policy.ReadVisible(hdr) // the header is read once
 	in.Size = int64(len(head)) + n
 	in.Body = scan.Result()
 	var authResults string
@@ -165,7 +166,8 @@ func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.N
 // It does not stop early at a line that is not a header field, as some MTAs
 // do: a malformed line (an mbox "From " line, "To :" in obsolete syntax)
 // would then hide every To:/Cc: below it from the policy. Kept in the block,
-// such a line reaches the policy, which fails closed on what it cannot parse.
+// such a line reaches the policy, whose reader (mailhdr) reads the fields
+// around it.
 func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
 	var buf bytes.Buffer
 	for {
