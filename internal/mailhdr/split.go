@@ -171,17 +171,6 @@ func fieldName(raw []byte) string {
 	return string(name)
 }
 
-// FieldsNamed returns the fields named name, in order.
-func (h Header) FieldsNamed(name string) []Field {
-	var out []Field
-	for _, f := range h.Fields {
-		if f.Is(name) {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // Has reports whether a field named name is in the header.
 func (h Header) Has(name string) bool {
 	for _, f := range h.Fields {
