@@ -23,16 +23,24 @@ import (
 //     two are a customer's own, in a reply).
 //   - An encrypted archive or document cannot be inspected at all: held,
 //     since "cannot see" is not "nothing there".
-//   - External recipients of two or more domains shown to each other is the
-//     incident itself: one copy per recipient fixes it without losing mail.
-//   - Ten or more external recipients of one domain (customers at one big
-//     mailbox provider) are as exposed as those of several domains; a few
-//     people at one partner company are ordinary correspondence.
+//   - Two or more customers at consumer mailbox domains (gmail.com, qq.com,
+//     ...) shown to each other are a customer list, whatever their number:
+//     one copy per recipient fixes it. (Each such address also counts as an
+//     organisation of its own in the domain counts of the next rule.)
+//   - External recipients of two or more organisations shown to each other
+//     is the incident itself, wherever in the header they show (To:, Cc:,
+//     Reply-To:, an X- field, a display name): one copy per recipient fixes
+//     it without losing mail. Where a copy cannot be cleaned (the list is in
+//     a Subject: or an X- field), the unsafe-copy guard holds it instead.
+//   - Ten or more external recipients of one domain are as exposed as those
+//     of several domains; a few people at one partner company are ordinary
+//     correspondence.
 //   - Everything else, such as an ordinary one-to-one message, passes.
-//   - A To:/Cc: field that cannot be parsed is held (on_parse_error), since
-//     "unparsable" is not "nobody".
+//   - A header of which nothing can be made out is held (on_parse_error),
+//     since "unreadable" is not "nobody".
 const builtinPolicy = `mode: enforce
 on_parse_error: quarantine
+on_unsafe_copy: quarantine
 default_action: pass
 rules:
   - name: address-list-in-body
@@ -47,6 +55,9 @@ rules:
   - name: encrypted-attachment
     when: body.unscannable.exists(u, u.reason == "encrypted")
     action: quarantine
+  - name: customers-of-consumer-mailboxes
+    when: visible.consumer >= 2
+    action: explode
   - name: recipients-of-several-domains
     when: visible.external >= 2 && visible.external_domains >= 2
     action: explode

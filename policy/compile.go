@@ -57,8 +57,7 @@ func (l *loader) compile(r *rule, n *yaml.Node, what string, p *Policy) {
 	ctx, cancel := context.WithTimeout(context.Background(), EvalTimeout)
 	defer cancel()
 	in := minimalInput()
-	vis := ParseVisible(in.Header, p.internal)
-	if o := r.eval(ctx, newFacts(in, &vis, p.matcher)); o.err != nil {
+	if o := r.eval(ctx, newFacts(in, p.visible(in), p.matcher, p.consumer)); o.err != nil {
 		l.errorf(n, "%s: when: fails on a minimal message (From, To and Subject only, one recipient): %v; such errors make every message fail closed",
 			what, o.err)
 	}

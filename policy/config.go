@@ -15,8 +15,8 @@ import (
 	"github.com/bccguard/bccguard/policy/content"
 )
 
-// ParseErrorRule is the Decision.Rule of a message whose To:/Cc: fields
-// could not be parsed (the on_parse_error setting).
+// ParseErrorRule is the Decision.Rule of a message of whose header nothing
+// could be read (the on_parse_error setting).
 const ParseErrorRule = "on_parse_error"
 
 // Load builds a Policy from the raw `policy:` section of the configuration
@@ -160,25 +160,22 @@ func (l *loader) mode(n *yaml.Node, what string) bool {
 }
 
 func (l *loader) policy(n *yaml.Node) *Policy {
-	f := l.fields(n, "policy", "mode", "internal_domains", "rules", "default_action", "on_parse_error", "on_unsafe_copy", "content", "tests")
-	p := &Policy{file: l.file, defaultAction: Pass, onParseError: Quarantine, onUnsafeCopy: Quarantine}
+	f := l.fields(n, "policy", "mode", "internal_domains", "consumer_domains", "rules", "default_action",
+		"on_parse_error", "on_unsafe_copy", "content", "tests")
+	p := &Policy{file: l.file, defaultAction: Pass, onParseError: Quarantine, onUnsafeCopy: Quarantine,
+		consumer: newDomainMatcher(consumerDomains)}
 	if f == nil {
 		return p
 	}
 	if m := f["mode"]; m != nil {
 		p.monitor = l.mode(m, "policy mode")
 	}
-	if d := f["internal_domains"]; d != nil {
-		for i, s := range l.strs(d, "internal_domains") {
-			s = strings.ToLower(strings.TrimSpace(s))
-			if !validDomainName(strings.TrimPrefix(s, "*.")) {
-				l.errorf(itemNode(d, i), "internal_domains: %q is not a domain name (write example.com, or *.example.com for its subdomains)", s)
-				continue
-			}
-			p.internal = append(p.internal, s)
-		}
-	}
+	p.internal = l.domains(f["internal_domains"], "internal_domains")
 	p.matcher = newDomainMatcher(p.internal)
+	if extra := l.domains(f["consumer_domains"], "consumer_domains"); len(extra) > 0 {
+		p.consumerExtra = extra
+		p.consumer = newDomainMatcher(consumerDomains, extra)
+	}
 	if a := f["default_action"]; a != nil {
 		p.defaultAction = l.action(a, "default_action")
 	}
@@ -186,7 +183,7 @@ func (l *loader) policy(n *yaml.Node) *Policy {
 		p.onParseError = l.action(a, "on_parse_error")
 	}
 	if a := f["on_unsafe_copy"]; a != nil {
-		p.onUnsafeCopy = l.unsafeCopyAction(a)
+		p.onUnsafeCopy = l.unsafeAction(a)
 	}
 	if c := f["content"]; c != nil {
 		p.content = l.contentSection(c)
@@ -202,6 +199,38 @@ func (l *loader) policy(n *yaml.Node) *Policy {
 		p.tests = l.tests(ts)
 	}
 	return p
+}
+
+// domains decodes a list of domain names (example.com, or *.example.com
+// for its subdomains), lowercased; nil when n is nil.
+func (l *loader) domains(n *yaml.Node, what string) []string {
+	if n == nil {
+		return nil
+	}
+	var out []string
+	for i, s := range l.strs(n, what) {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if !validDomainName(strings.TrimPrefix(s, "*.")) {
+			l.errorf(itemNode(n, i), "%s: %q is not a domain name (write example.com, or *.example.com for its subdomains)", what, s)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// unsafeAction decodes on_unsafe_copy: what happens to a message whose
+// explode or bcc copies cannot be made safe.
+func (l *loader) unsafeAction(n *yaml.Node) Action {
+	s, _ := l.str(n, "on_unsafe_copy")
+	switch a := Action(strings.ToLower(strings.TrimSpace(s))); a {
+	case Quarantine, Reject:
+		return a
+	case "allow":
+		return "" // the copies are made anyway; the guard is only recorded
+	}
+	l.errorf(n, "on_unsafe_copy: expected quarantine, reject or allow, not %q", s)
+	return Quarantine
 }
 
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

@@ -31,11 +31,13 @@ type Policy struct {
 	builtin       bool
 	monitor       bool
 	internal      []string
-	matcher       domainMatcher
+	matcher       domainMatcher // internal domains
+	consumer      domainMatcher // consumer mailbox domains, built in and configured
+	consumerExtra []string
 	rules         []*rule
 	defaultAction Action
 	onParseError  Action
-	onUnsafeCopy  Action // Quarantine, Reject, or Pass for "allow"
+	onUnsafeCopy  Action // Quarantine, Reject, or "" for allow
 	content       contentSettings
 	tests         []TestCase
 	timeout       time.Duration // EvalTimeout; tests under -race need more
@@ -89,7 +91,7 @@ func (p *Policy) Evaluate(ctx context.Context, in *Input) Decision {
 
 // facts derives the variables' values for in.
 func (p *Policy) facts(in *Input) *facts {
-	return newFacts(in, p.visible(in), p.matcher)
+	return newFacts(in, p.visible(in), p.matcher, p.consumer)
 }
 
 // outcome is how one rule's condition fared.
@@ -129,7 +131,7 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 		final = &d
 	}
 
-	// Unparsable recipients: decided before any rule, because a rule
+	// An unreadable header: decided before any rule, because a rule
 	// such as visible.count < 2 would pass what it cannot see.
 	pe := RuleExplanation{Name: ParseErrorRule, When: "visible.parse_error", Action: p.onParseError,
 		Monitor: p.monitor, Values: []Value{{Name: "visible.parse_error", Value: fmt.Sprint(vis.ParseError != "")}}}
@@ -137,8 +139,8 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 		pe.Matched = true
 		pe.Error = vis.ParseError
 		take(Decision{Action: p.onParseError, Rule: ParseErrorRule,
-			Reason:  oneLine("the To:/Cc: header fields could not be parsed (" + vis.ParseError + "); failing closed"),
-			Message: "Message refused: its To: or Cc: header could not be parsed",
+			Reason:  oneLine("nothing could be made of the header block (" + vis.ParseError + "); failing closed"),
+			Message: "Message refused: its header could not be read",
 			Error:   vis.ParseError}, p.monitor)
 	}
 	expl = append(expl, pe)
@@ -172,11 +174,6 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 		}
 		final = &def
 	}
-	if g := p.guardCopies(*final, f); g.Rule == UnsafeCopyRule && final.Rule != UnsafeCopyRule {
-		expl = append(expl, RuleExplanation{Name: UnsafeCopyRule, When: "body.shows_other_recipient", Action: g.Action,
-			Monitor: g.Monitor, Matched: true, Values: []Value{{Name: "body.shows_other_recipient", Value: "true", scalar: true}}})
-		*final = g
-	}
 	switch {
 	case final.Action != Reject:
 		final.Message = ""
@@ -185,6 +182,12 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 	}
 	if len(monitored) > 0 {
 		final.Monitored = monitored
+	}
+	if final.Action == Explode || final.Action == Bcc {
+		// A copy that cannot be made safe is not made: held instead.
+		d, x := p.guard(f, *final)
+		final = &d
+		expl = append(expl, x)
 	}
 	return *final, expl
 }
@@ -204,19 +207,23 @@ func (p *Policy) monitorOf(r *rule) bool {
 	return p.monitor
 }
 
-// visible returns in.Visible, or parses the header when the caller did not
-// (or parsed it with other internal domains, as across a reload).
+// visible returns in.Visible when it was worked out for this policy and
+// envelope, else reads the header (once: a Visible keeps its reading) and
+// counts for them. It records the result in in.Visible, so that the caller
+// (which stores it with a held message) reads the header only once.
 func (p *Policy) visible(in *Input) *Visible {
-	if in.Visible != nil {
-		if in.Visible.internalKey == strings.Join(p.internal, ",") {
-			return in.Visible
-		}
-		v := *in.Visible
-		v.Recipients = append([]Recipient(nil), v.Recipients...)
-		v.finish(p.internal)
-		return &v
+	key := finishKey(p.matcher, p.consumer, in.Sender, in.Recipients)
+	if in.Visible != nil && in.Visible.key == key {
+		return in.Visible
 	}
-	v := ParseVisible(in.Header, p.internal)
+	var v Visible
+	if in.Visible != nil && (in.Visible.reading != nil || in.Visible.ParseError != "") {
+		v = Visible{reading: in.Visible.reading, Header: in.Visible.Header, ParseError: in.Visible.ParseError}
+	} else {
+		v = readVisible(in.Header)
+	}
+	v.finish(p.matcher, p.consumer, in.Sender, in.Recipients)
+	in.Visible = &v
 	return &v
 }
 

@@ -19,7 +19,7 @@ type Explanation struct {
 	Rules []RuleExplanation `json:"rules"`
 	// Variables are the values of all variables for this message.
 	Variables []Value `json:"variables"`
-	// Visible is what the To:/Cc: fields show.
+	// Visible is what the header fields show.
 	Visible *Visible `json:"visible"`
 	// Contains is what the body and attachments hold (masked samples).
 	Contains *content.Report `json:"contains,omitempty"`

@@ -3,6 +3,8 @@ package policy
 import (
 	"bytes"
 	"net/netip"
+
+	"github.com/bccguard/bccguard/internal/mailhdr"
 )
 
 // Input is what the relay saw of one message, handed to the policy at the
@@ -21,9 +23,10 @@ type Input struct {
 	// Header is the raw header block as received (without bccguard's
 	// Received: field).
 	Header []byte
-	// Visible is ParseVisible(Header, p.InternalDomains()). When nil,
-	// Evaluate parses Header itself; a caller that also stores the result
-	// (for the quarantine view) sets it to parse only once.
+	// Visible is what the header shows. Evaluate fills it in (reading
+	// Header once), so that a caller that also stores it with a held
+	// message reads it from here; a Visible worked out for another policy
+	// or envelope is counted again from the same reading.
 	Visible *Visible
 	// Body is the Scanner's result for the whole message.
 	Body ScanResult
@@ -57,7 +60,7 @@ type Envelope struct {
 	// Sender is MAIL FROM; empty means "take it from the From: field".
 	Sender string
 	// Recipients are the RCPT TO addresses; none means "take them from
-	// the To:, Cc: and Bcc: fields".
+	// the addressee fields (To:, Cc:, Bcc:, ...)".
 	Recipients []string
 }
 
@@ -94,27 +97,22 @@ func buildInput(raw []byte, env Envelope, client Client, opts ScanOptions) *Inpu
 		Size:       int64(len(raw)),
 		Header:     hdr,
 	}
-	h := ParseVisible(hdr, nil)
-	if in.Sender == "" {
-		for _, f := range h.Header["from"] {
-			if l, err := parseAddressList(f); err == nil && len(l) > 0 {
-				in.Sender = l[0].Address
-				break
+	if in.Sender == "" || len(in.Recipients) == 0 {
+		h := mailhdr.Read(hdr)
+		if in.Sender == "" {
+			if from := h.Authors(); len(from) > 0 {
+				in.Sender = from[0].Addr
 			}
 		}
-	}
-	if len(in.Recipients) == 0 {
-		for _, r := range h.Recipients {
-			in.Recipients = append(in.Recipients, r.Address)
-		}
-		for _, f := range h.Header["bcc"] {
-			if l, err := parseAddressList(f); err == nil {
-				for _, a := range l {
-					in.Recipients = append(in.Recipients, a.Address)
+		if len(in.Recipients) == 0 {
+			for _, who := range h.People("", nil).List {
+				if who.Addr != "" && who.Addressee {
+					in.Recipients = append(in.Recipients, who.Addr)
 				}
 			}
 		}
 	}
+	h := ParseVisible(hdr, nil)
 	opts.Watch = NewWatch(in.Recipients, &h)
 	in.Watch = opts.Watch
 	sc := NewScanner(opts)

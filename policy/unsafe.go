@@ -2,43 +2,80 @@ package policy
 
 import (
 	"fmt"
-	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/bccguard/bccguard/relay/rewrite/edits"
+	"github.com/bccguard/bccguard/relay/store"
 )
 
-// UnsafeCopyRule is the Decision.Rule of a message whose rules chose
-// explode or bcc but whose copies cannot be made safe.
+// UnsafeCopyRule is the Decision.Rule of a message whose explode or bcc
+// copies cannot be made safe, held (or refused) instead (on_unsafe_copy).
 const UnsafeCopyRule = "unsafe-copy"
 
-// unsafeCopyAction decodes on_unsafe_copy: quarantine (the default),
-// reject, or allow (make the copies anyway).
-func (l *loader) unsafeCopyAction(n *yaml.Node) Action {
-	s, ok := l.str(n, "on_unsafe_copy")
-	if !ok {
-		return Quarantine
-	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "quarantine":
-		return Quarantine
-	case "reject":
-		return Reject
-	case "allow":
-		return Pass
-	}
-	l.errorf(n, "on_unsafe_copy: expected quarantine, reject or allow, not %q", s)
-	return Quarantine
-}
-
-// unsafeCopy says why the copies of an explode or bcc could not be made
-// safe, or "" when they can: a rewrite changes only the header, so a body
-// or attachment that shows another recipient shows them in every copy.
-func unsafeCopy(f *facts) string {
+// unsafeCopy says why the copies that action (explode or bcc) would make of
+// the message would still show another recipient, "" when every copy can
+// be made clean. A rewrite changes only the header, so a body or
+// attachment that shows another recipient shows them in every copy. The
+// header check is the rewrite's own table (package edits): a field the
+// copies keep as it is, or an address list they cannot clean, that shows a
+// recipient other than the copy's own.
+func unsafeCopy(f *facts, action Action) string {
 	if n := f.otherShown(); n > 0 {
 		return fmt.Sprintf("the body or an attachment shows %d of the message's recipients; "+
 			"no rewritten copy can hide them without changing the body", n)
 	}
+	rw := store.RewriteExplode
+	if action == Bcc {
+		rw = store.RewriteBcc
+	}
+	if v := f.vis; v.reading != nil && v.people != nil {
+		if reason := edits.Unsafe(v.reading, v.people, rw, f.in.Recipients); reason != "" {
+			return reason
+		}
+	}
 	return ""
+}
+
+// guard applies on_unsafe_copy to the decision d (explode or bcc) when its
+// copies cannot be made safe: the message is held (or refused) instead; in
+// monitor mode that is what is recorded, with the rule's decision among the
+// monitored ones; with allow the copies are made and the guard is only
+// recorded (in Monitored). It also returns how the check fared, for
+// explanations.
+func (p *Policy) guard(f *facts, d Decision) (Decision, RuleExplanation) {
+	x := RuleExplanation{Name: UnsafeCopyRule, When: "the copies of " + string(d.Action) + " would show other recipients",
+		Action: p.onUnsafeCopy, Monitor: d.Monitor || p.onUnsafeCopy == ""}
+	if x.Action == "" {
+		x.Action = Quarantine
+	}
+	reason := unsafeCopy(f, d.Action)
+	if reason == "" {
+		return d, x
+	}
+	x.Matched = true
+	x.Error = reason
+	g := Decision{Action: x.Action, Rule: UnsafeCopyRule, Monitor: x.Monitor,
+		Reason: oneLine("rule " + orName(d.Rule) + " decided " + string(d.Action) + ", but " + reason)}
+	if g.Action == Reject {
+		g.Message = "Message refused: its copies would still show other recipients; remove them from the header and body"
+	}
+	if p.onUnsafeCopy == "" { // allow: the copies are made, the guard recorded
+		d.Monitored = append(append([]Decision(nil), d.Monitored...), g)
+		return d, x
+	}
+	g.Monitored = d.Monitored
+	if d.Monitor {
+		rule := d
+		rule.Monitored = nil
+		g.Monitored = append(append([]Decision(nil), d.Monitored...), rule)
+	}
+	return g, x
+}
+
+func orName(rule string) string {
+	if rule == "" {
+		return "default_action"
+	}
+	return rule
 }
 
 // otherShown is how many recipients of the copies some copy would show
@@ -72,23 +109,4 @@ func (in *Input) BodyShowsRecipients() []string {
 		}
 	}
 	return out
-}
-
-// guardCopies holds (or rejects) a decision to explode or bcc whose copies
-// cannot be made safe. In monitor mode the guard's decision is recorded as
-// monitored, like any other.
-func (p *Policy) guardCopies(d Decision, f *facts) Decision {
-	if d.Action != Explode && d.Action != Bcc || p.onUnsafeCopy == Pass {
-		return d
-	}
-	reason := unsafeCopy(f)
-	if reason == "" {
-		return d
-	}
-	g := Decision{Action: p.onUnsafeCopy, Rule: UnsafeCopyRule, Monitor: d.Monitor, Monitored: d.Monitored,
-		Reason: oneLine(fmt.Sprintf("%s would %s: %s", orDefault(d.Rule), d.Action, reason))}
-	if g.Action == Reject {
-		g.Message = "Message refused: its body shows other recipients, so no private copy can be made"
-	}
-	return g
 }

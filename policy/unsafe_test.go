@@ -6,67 +6,70 @@ import (
 	"testing"
 )
 
-// leakyMailing goes to three customers of three domains; its body
-// forwards a message whose header lists them all.
-const leakyMailing = "From: crm@brand.example\r\nTo: Zoe Adams <zoe@alpha.example>, Bob Barker <bob@beta.example>, chen@gamma.example\r\n" +
-	"Subject: survey\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n" +
-	"--b\r\nContent-Type: message/rfc822\r\n\r\nTo: Zoe Adams <zoe@alpha.example>, Bob Barker <bob@beta.example>, chen@gamma.example\r\nSubject: survey\r\n\r\nhi all\r\n--b--\r\n"
-
-// The unsafe-copy guard: an explode or bcc whose body shows other
-// recipients becomes the on_unsafe_copy action; in monitor mode it is
-// recorded as monitored.
-func TestUnsafeCopyGuard(t *testing.T) {
-	rcpts := []string{"zoe@alpha.example", "bob@beta.example", "chen@gamma.example"}
-	tests := []struct {
-		name, yaml   string
-		action       Action
+// An explode or bcc whose copies would still show another recipient is
+// not carried out: on_unsafe_copy decides, in enforce and monitor mode.
+func TestUnsafeCopy(t *testing.T) {
+	ctx := context.Background()
+	leaky := msgInput("From: survey@brand.example\nTo: zoe@alpha.example, bob@beta.example\nSubject: for zoe@alpha.example",
+		"zoe@alpha.example", "bob@beta.example")
+	clean := msgInput("From: survey@brand.example\nTo: zoe@alpha.example, bob@beta.example\nReply-To: bob@beta.example\nSubject: hi",
+		"zoe@alpha.example", "bob@beta.example")
+	rules := "  rules:\n    - {name: all, when: 'true', action: explode}\n"
+	cases := []struct {
+		name, policy string
+		in           *Input
+		want         Action
 		rule         string
-		monitor, msg bool
+		monitor      bool
+		recorded     bool // the guard among Monitored
 	}{
-		{"built-in explode is held", "", Quarantine, UnsafeCopyRule, false, false},
-		{"bcc is held", "policy:\n  rules:\n    - {name: b, when: 'true', action: bcc}\n", Quarantine, UnsafeCopyRule, false, false},
-		{"reject", "policy:\n  on_unsafe_copy: reject\n  rules:\n    - {name: b, when: 'true', action: explode}\n", Reject, UnsafeCopyRule, false, true},
-		{"allow", "policy:\n  on_unsafe_copy: allow\n  rules:\n    - {name: b, when: 'true', action: explode}\n", Explode, "b", false, false},
-		{"monitor", "policy:\n  mode: monitor\n  rules:\n    - {name: b, when: 'true', action: explode}\n", Quarantine, UnsafeCopyRule, true, false},
-		{"pass is not guarded", "policy:\n  rules:\n    - {name: b, when: 'true', action: pass}\n", Pass, "b", false, false},
+		{"held by default", "policy:\n" + rules, leaky, Quarantine, UnsafeCopyRule, false, false},
+		{"a cleanable field is no reason", "policy:\n" + rules, clean, Explode, "all", false, false},
+		{"reject", "policy:\n  on_unsafe_copy: reject\n" + rules, leaky, Reject, UnsafeCopyRule, false, false},
+		{"allow makes the copies and records it", "policy:\n  on_unsafe_copy: allow\n" + rules, leaky, Explode, "all", false, true},
+		{"monitor records what would happen", "policy:\n  mode: monitor\n" + rules, leaky, Quarantine, UnsafeCopyRule, true, false},
+		{"bcc too", "policy:\n  rules:\n    - {name: all, when: 'true', action: bcc}\n", leaky, Quarantine, UnsafeCopyRule, false, false},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := mustLoad(t, tc.yaml)
-			in := p.BuildInput([]byte(leakyMailing), Envelope{Sender: "crm@brand.example", Recipients: rcpts}, Client{})
-			d := p.Evaluate(context.Background(), in)
-			if d.Action != tc.action || d.Rule != tc.rule || d.Monitor != tc.monitor || (d.Message != "") != tc.msg {
-				t.Errorf("got %+v, want %s by %q (monitor %v, reply %v)", d, tc.action, tc.rule, tc.monitor, tc.msg)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := mustLoad(t, c.policy).Evaluate(ctx, c.in)
+			if d.Action != c.want || d.Rule != c.rule || d.Monitor != c.monitor {
+				t.Fatalf("got %+v, want %s by %s (monitor %v)", d, c.want, c.rule, c.monitor)
 			}
-			if d.Rule == UnsafeCopyRule && !strings.Contains(d.Reason, "shows 3 of the message's recipients") {
-				t.Errorf("reason %q does not say how many are shown", d.Reason)
+			if d.Rule == UnsafeCopyRule && (!strings.Contains(d.Reason, "Subject:") || strings.Contains(d.Reason, "zoe@")) {
+				t.Errorf("reason %q: want the field named and no address quoted", d.Reason)
+			}
+			if d.Action == Reject && !printableASCII(d.Message) {
+				t.Errorf("reject message %q", d.Message)
+			}
+			recorded := false
+			for _, m := range d.Monitored {
+				recorded = recorded || m.Rule == UnsafeCopyRule
+			}
+			if recorded != c.recorded {
+				t.Errorf("guard recorded in Monitored: %v, want %v (%+v)", recorded, c.recorded, d.Monitored)
 			}
 		})
 	}
-	// One envelope recipient whom the body shows: the one copy shows only
-	// them, so it is made.
-	p := mustLoad(t, "")
-	in := p.BuildInput([]byte(strings.ReplaceAll(leakyMailing, ", Bob Barker <bob@beta.example>, chen@gamma.example", ", bob@beta.example")),
-		Envelope{Sender: "crm@brand.example", Recipients: []string{"zoe@alpha.example"}}, Client{})
-	if d := p.Evaluate(context.Background(), in); d.Rule == UnsafeCopyRule {
-		t.Errorf("a copy to the one recipient the body shows is held: %+v", d)
+	if _, err := loadYAML(t, "policy:\n  on_unsafe_copy: explode\n"); err == nil || !strings.Contains(err.Error(), "bccguard.yaml:2") {
+		t.Errorf("a bad on_unsafe_copy: %v, want an error with its line", err)
 	}
 }
 
-func TestContentSettingsErrors(t *testing.T) {
-	for _, tc := range []struct{ yaml, want string }{
-		{"policy:\n  on_unsafe_copy: hold\n", `bccguard.yaml:2: on_unsafe_copy: expected quarantine, reject or allow, not "hold"`},
-		{"policy:\n  content:\n    phone_region: XX\n", `bccguard.yaml:3: content phone_region: "XX" is not a region code`},
-		{"policy:\n  content:\n    max_inflated: lots\n", "bccguard.yaml:3: content max_inflated: expected a positive size"},
-		{"policy:\n  content:\n    time_limt: 5s\n", `bccguard.yaml:3: policy content: unknown key "time_limt" (did you mean "time_limit"?)`},
-	} {
-		_, err := loadYAML(t, tc.yaml)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
-		}
+// Consumer mailbox domains: each address an organisation of its own; the
+// configuration adds to the list.
+func TestConsumerDomains(t *testing.T) {
+	in := msgInput("From: crm@brand.example\nTo: a@gmail.com, b@gmail.com, c@isp.example, d@isp.example")
+	f := mustLoad(t, "policy:\n  rules: []\n").facts(in)
+	if f.vis.Consumer != 2 || f.vis.Organisations != 3 || f.envOrgs != 3 {
+		t.Errorf("built in: consumer %d, organisations %d, envelope %d; want 2, 3, 3", f.vis.Consumer, f.vis.Organisations, f.envOrgs)
 	}
-	p := mustLoad(t, "policy:\n  content: {phone_region: gb, max_entries: 5, time_limit: 2s}\n")
-	if o := p.ScanOptions(); o.PhoneRegion != "GB" || o.Limits.MaxEntries != 5 || o.Limits.Time.Seconds() != 2 || o.Limits.MaxInflated == 0 {
-		t.Errorf("ScanOptions %+v", o)
+	in.Visible = nil
+	f = mustLoad(t, "policy:\n  consumer_domains: [isp.example]\n  rules: []\n").facts(in)
+	if f.vis.Consumer != 4 || f.vis.Organisations != 4 || f.envConsumer != 4 {
+		t.Errorf("extended: consumer %d, organisations %d, envelope consumer %d; want 4, 4, 4", f.vis.Consumer, f.vis.Organisations, f.envConsumer)
+	}
+	if _, err := loadYAML(t, "policy:\n  consumer_domains: [not a domain]\n"); err == nil || !strings.Contains(err.Error(), "consumer_domains") {
+		t.Errorf("a bad consumer domain: %v", err)
 	}
 }

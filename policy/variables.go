@@ -22,7 +22,7 @@ var listOfStrings = cel.ListType(cel.StringType)
 // variables, in the order they are documented.
 var variables = []variable{
 	{"visible.count", cel.IntType,
-		"Distinct addresses shown in all `To:` and `Cc:` fields together (every field counts, not only the first; an address shown twice counts once).",
+		"Distinct addresses a recipient can see in any header field: every address in `To:`, `Cc:` and the other addressee fields (every field counts, not only the first; display names and group names holding addresses included), every envelope recipient or addressee that another field shows (`Reply-To:`, `Sender:`, `X-Recipients:`, a `List-Unsubscribe:` mailto, a `Subject:`, ...), and the addresses of a field that lists two or more others. An address shown twice counts once. The sender's own addresses, a mailing list's own addresses and trace fields (`Received:`, `Message-ID:`, ...) do not count. See \"What counts as visible\" below.",
 		func(f *facts) any { return f.vis.Count }},
 	{"visible.external", cel.IntType,
 		"Visible addresses outside `internal_domains`.",
@@ -31,14 +31,29 @@ var variables = []variable{
 		"Visible addresses in `internal_domains`.",
 		func(f *facts) any { return f.vis.Internal }},
 	{"visible.domains", cel.IntType,
-		"Distinct domains of the visible addresses.",
-		func(f *facts) any { return len(f.vis.Domains) }},
+		"Distinct organisations of the visible addresses: their domains, where each address at a consumer mailbox domain (gmail.com, qq.com, ...; see below) and each unqualified address counts as an organisation of its own.",
+		func(f *facts) any { return f.vis.Organisations }},
 	{"visible.external_domains", cel.IntType,
-		"Distinct domains of the external visible addresses.",
+		"Distinct organisations (as for `visible.domains`) of the external visible addresses.",
 		func(f *facts) any { return f.vis.ExternalDomains }},
+	{"visible.consumer", cel.IntType,
+		"Visible addresses at consumer mailbox domains: private people, not a partner company.",
+		func(f *facts) any { return f.vis.Consumer }},
+	{"visible.elsewhere", cel.IntType,
+		"Visible addresses shown in a field other than `To:`/`Cc:` (by address or by the name given for it): what a rewrite of `To:`/`Cc:` alone would leave in every copy.",
+		func(f *facts) any { return f.vis.Elsewhere }},
+	{"visible.in_names", cel.IntType,
+		"Visible addresses shown inside a display name, group name or comment (`\"zoe@example.net, bob@example.org\" <survey@brand.example>`).",
+		func(f *facts) any { return f.vis.InNames }},
+	{"visible.listed", cel.IntType,
+		"Visible addresses that are neither addressees nor envelope recipients, shown in a field that lists two or more of them (a customer list in `Reply-To:` or `X-Recipients:`).",
+		func(f *facts) any { return f.vis.Listed }},
+	{"visible.fields", listOfStrings,
+		"The lowercased names of the header fields that show a visible address, sorted (`[\"cc\", \"reply-to\", \"to\"]`).",
+		func(f *facts) any { return nonNil(f.vis.Fields) }},
 	{"visible.domain_list", listOfStrings,
 		"The distinct visible domains, lowercased, sorted.",
-		func(f *facts) any { return f.vis.Domains }},
+		func(f *facts) any { return nonNil(f.vis.Domains) }},
 	{"visible.addresses", listOfStrings,
 		"The distinct visible addresses, lowercased.",
 		func(f *facts) any { return f.visAddrs }},
@@ -46,7 +61,7 @@ var variables = []variable{
 		"Visible addresses that are not envelope recipients: shown to everyone but not sent the message.",
 		func(f *facts) any { return f.notInEnvelope }},
 	{"visible.parse_error", cel.BoolType,
-		"A `To:`/`Cc:` field or the header block could not be parsed. `on_parse_error` decides such a message before any rule runs (its counts would mean nothing), so rules rarely need this.",
+		"Nothing could be made of the header block (it is larger than 8 MiB). A field that does not parse is not an error: every address-like token and every name in it counts as visible. `on_parse_error` decides such a message before any rule runs (its counts would mean nothing), so rules rarely need this.",
 		func(f *facts) any { return f.vis.ParseError != "" }},
 	{"visible.truncated", cel.BoolType,
 		"More than 100,000 addresses were shown; the counts mean \"at least\".",
@@ -55,14 +70,17 @@ var variables = []variable{
 		"Envelope recipients (`RCPT TO`).",
 		func(f *facts) any { return len(f.in.Recipients) }},
 	{"envelope.not_visible", cel.IntType,
-		"Distinct envelope recipients no `To:`/`Cc:` field shows: the true Bcc recipients.",
+		"Distinct envelope recipients no header field shows: the true Bcc recipients.",
 		func(f *facts) any { return f.notVisible }},
 	{"envelope.external", cel.IntType,
 		"Envelope recipients outside `internal_domains`.",
 		func(f *facts) any { return f.envExternal }},
 	{"envelope.domains", cel.IntType,
-		"Distinct domains of the envelope recipients.",
-		func(f *facts) any { return len(f.envDomains) }},
+		"Distinct organisations of the envelope recipients (as for `visible.domains`: each consumer-domain address its own).",
+		func(f *facts) any { return f.envOrgs }},
+	{"envelope.consumer", cel.IntType,
+		"Envelope recipients at consumer mailbox domains.",
+		func(f *facts) any { return f.envConsumer }},
 	{"envelope.domain_list", listOfStrings,
 		"The distinct envelope recipient domains, lowercased, sorted.",
 		func(f *facts) any { return f.envDomains }},
@@ -182,13 +200,15 @@ type facts struct {
 	envExternal   int
 	notInEnvelope int
 	notVisible    int
+	envOrgs       int
+	envConsumer   int
 	senderDomain  string
 	clientIP      string
 	unscannable   []map[string]string
 	attachments   []map[string]any
 }
 
-func newFacts(in *Input, vis *Visible, internal domainMatcher) *facts {
+func newFacts(in *Input, vis *Visible, internal, consumer domainMatcher) *facts {
 	f := &facts{in: in, vis: vis, senderDomain: domainOf(in.Sender)}
 	if in.ClientIP.IsValid() {
 		f.clientIP = in.ClientIP.Unmap().String()
@@ -210,15 +230,26 @@ func newFacts(in *Input, vis *Visible, internal domainMatcher) *facts {
 			"addresses": int64(a.Counts.Addresses), "phones": int64(a.Counts.Phones), "cards": int64(a.Counts.Cards),
 			"ibans": int64(a.Counts.IBANs), "records": int64(a.Counts.Records)})
 	}
+	orgs := map[string]bool{}
 	f.envAddrs = make([]string, len(in.Recipients))
 	for i, r := range in.Recipients {
 		f.envAddrs[i] = addrKey(r)
 		d := domainOf(r)
 		domains[d] = true
+		switch {
+		case d == "" || consumer.match(d):
+			orgs["address:"+f.envAddrs[i]] = true
+			if d != "" {
+				f.envConsumer++
+			}
+		default:
+			orgs[d] = true
+		}
 		if !internal.match(d) {
 			f.envExternal++
 		}
 	}
+	f.envOrgs = len(orgs)
 	for d := range domains {
 		f.envDomains = append(f.envDomains, d)
 	}

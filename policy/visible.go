@@ -1,13 +1,11 @@
 package policy
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/emersion/go-message/textproto"
+	"github.com/bccguard/bccguard/internal/mailhdr"
 )
 
 // Bounds on the work ParseVisible does for one message.
@@ -20,27 +18,41 @@ const (
 	MaxVisible = 100_000
 )
 
-// Recipient is one address shown in a To: or Cc: field.
+// Recipient is one address a recipient of the message can see in its
+// header.
 type Recipient struct {
-	// Name is the display name, RFC 2047-decoded ("" if none was given).
-	Name string `json:"name,omitempty"`
-	// Address is the addr-spec: the local part as written (unquoted) and
-	// the domain normalized as in Domain.
+	// Name is the first display name given for the address, RFC
+	// 2047-decoded ("" if none was given); Names are all of them.
+	Name  string   `json:"name,omitempty"`
+	Names []string `json:"names,omitempty"`
+	// Address is the addr-spec as first written: the local part unquoted,
+	// the domain normalized as in Domain; the local part alone for an
+	// unqualified address ("baz").
 	Address string `json:"address"`
-	// Domain is lowercased; internationalized domains in Unicode form.
+	// Domain is lowercased, internationalized domains in Unicode form; ""
+	// for an unqualified address.
 	Domain string `json:"domain"`
 	// Internal is set when Domain is one of the policy's internal domains.
 	Internal bool `json:"internal"`
-	// Field is "to" or "cc": where the address was first shown.
+	// Consumer is set when Domain is a consumer mailbox provider's.
+	Consumer bool `json:"consumer,omitempty"`
+	// Field is where the address is shown: "to" or "cc" when one of those
+	// shows it, else the first other field that does ("reply-to",
+	// "x-recipients", ...; "" for a line that is not a field).
 	Field string `json:"field"`
+	// Elsewhere is set when a field other than To:/Cc: shows it.
+	Elsewhere bool `json:"elsewhere,omitempty"`
 }
 
-// Visible is what every recipient of a message can see of the others: the
-// addresses in all To: and Cc: fields, plus the header fields for
-// conditions such as Precedence: bulk.
+// Visible is what every recipient of a message can see of the others in
+// its header, and the header fields for conditions such as Precedence: bulk.
 type Visible struct {
-	// Recipients are the distinct addresses (compared case-insensitively)
-	// in the order they first appear, To: fields before Cc: fields.
+	// Recipients are the distinct addresses (compared case-insensitively,
+	// IDN forms alike) that any header field shows, To: fields first, then
+	// Cc:, then the others: addressees, envelope recipients shown
+	// anywhere, addresses in display names and group names, and lists of
+	// other addresses (see mailhdr.People). The originator's own addresses
+	// count only where an addressee field shows them.
 	Recipients []Recipient `json:"recipients"`
 	// Domains are the distinct domains of Recipients, sorted.
 	Domains []string `json:"domains"`
@@ -48,141 +60,202 @@ type Visible struct {
 	Count    int `json:"count"`
 	External int `json:"external"`
 	Internal int `json:"internal"`
-	// ExternalDomains is the number of distinct domains of external recipients.
+	// Organisations counts distinct domains, each consumer-domain or
+	// unqualified address as an organisation of its own;
+	// ExternalDomains counts the organisations of external recipients.
+	Organisations   int `json:"organisations"`
 	ExternalDomains int `json:"external_domains"`
+	// Consumer counts the recipients at consumer mailbox domains.
+	Consumer int `json:"consumer"`
+	// Elsewhere counts the recipients shown outside To:/Cc:; InNames those
+	// shown inside a display name, group name or comment; Listed those
+	// shown only in a list of other addresses in a non-addressee field.
+	Elsewhere int `json:"elsewhere"`
+	InNames   int `json:"in_names"`
+	Listed    int `json:"listed"`
+	// Fields are the lowercased names of the fields that show a
+	// recipient, sorted.
+	Fields []string `json:"fields"`
 	// Truncated is set when more than MaxVisible addresses were shown.
 	Truncated bool `json:"truncated,omitempty"`
-	// ParseError is set when the header block or any To:/Cc: field could
-	// not be parsed. Then the counts are not to be trusted ("unparsable" is
-	// not "nobody") and the policy fails closed. It never quotes the input.
+	// ParseError is set when nothing can be made of the header block (it
+	// is larger than MaxHeaderBytes); every other header is read, a field
+	// that does not parse by every address-like token in it. It never
+	// quotes the input.
 	ParseError string `json:"parse_error,omitempty"`
 	// Header maps lowercased field names to their values in order,
 	// unfolded and RFC 2047-decoded.
 	Header map[string][]string `json:"-"`
 
-	internalKey string // the internal domains Internal was computed with
+	reading *mailhdr.Reading
+	people  *mailhdr.People
+	key     string // what the counts were computed with (see finishKey)
 }
 
 // ParseVisible reads the raw header block of a message (with or without
-// the blank line that ends it) and returns what its recipients can see.
-// internalDomains are matched exactly, or as "*.example.com" for any
-// subdomain of example.com.
+// the blank line that ends it) and returns what its recipients can see,
+// knowing nothing of its envelope. internalDomains are matched exactly, or
+// as "*.example.com" for any subdomain of example.com.
 //
-// Every To: and Cc: field counts, not only the first (go-message's
+// Every field counts, not only the first To: (go-message's
 // Header.AddressList reads only the first, so a second To: field would slip
 // past a policy built on it).
 func ParseVisible(header []byte, internalDomains []string) Visible {
-	v := Visible{Header: map[string][]string{}}
-	if len(header) > MaxHeaderBytes {
-		v.ParseError = fmt.Sprintf("header block larger than %d bytes", MaxHeaderBytes)
-		v.finish(nil)
-		return v
-	}
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(terminated(header))))
-	if err != nil {
-		v.ParseError = "header block: " + safeParseError(err)
-	}
-
-	var to, cc []string
-	for f := h.Fields(); f.Next(); {
-		key := strings.ToLower(f.Key())
-		raw := f.Value()
-		switch key {
-		case "to":
-			to = append(to, raw)
-		case "cc":
-			cc = append(cc, raw)
-		}
-		val, err := wordDecoder.DecodeHeader(raw)
-		if err != nil {
-			val = raw
-		}
-		v.Header[key] = append(v.Header[key], strings.ToValidUTF8(val, "\uFFFD"))
-	}
-
-	seen := map[string]bool{}
-	add := func(field string, values []string) {
-		for i, value := range values {
-			list, err := parseAddressList(value)
-			if err != nil {
-				if v.ParseError == "" {
-					v.ParseError = fmt.Sprintf("%s field %d of %d: %s", field, i+1, len(values), safeParseError(err))
-				}
-				continue
-			}
-			for _, a := range list {
-				local, domain, ok := splitAddress(a.Address)
-				domain = strings.ToValidUTF8(normDomain(domain), "\uFFFD")
-				if !ok || domain == "" {
-					if v.ParseError == "" {
-						v.ParseError = fmt.Sprintf("%s field %d of %d: address without a domain", field, i+1, len(values))
-					}
-					continue
-				}
-				r := Recipient{
-					Name:    strings.ToValidUTF8(a.Name, "\uFFFD"),
-					Address: strings.ToValidUTF8(local, "\uFFFD") + "@" + domain,
-					Field:   field,
-				}
-				r.Domain = r.Address[strings.LastIndexByte(r.Address, '@')+1:]
-				k := addrKey(r.Address)
-				if seen[k] {
-					continue
-				}
-				if len(v.Recipients) >= MaxVisible {
-					v.Truncated = true
-					return
-				}
-				seen[k] = true
-				v.Recipients = append(v.Recipients, r)
-			}
-		}
-	}
-	add("to", to)
-	add("cc", cc)
-	v.finish(internalDomains)
+	v := readVisible(header)
+	v.finish(newDomainMatcher(internalDomains), newDomainMatcher(consumerDomains), "", nil)
 	return v
 }
 
-// terminated makes sure the block ends in a blank line, so a header block
-// handed over without it still parses.
-func terminated(h []byte) []byte {
-	if len(h) == 0 || bytes.HasSuffix(h, []byte("\n\n")) || bytes.HasSuffix(h, []byte("\r\n\r\n")) {
-		return h
+// ReadVisible wraps a header block the caller has read already (the relay
+// reads it for DKIM too) for Input.Visible: Evaluate counts from it without
+// reading the block again.
+func ReadVisible(r *mailhdr.Reading) *Visible {
+	n := len(r.Tail)
+	for _, f := range r.Fields {
+		n += len(f.Raw)
 	}
-	out := make([]byte, 0, len(h)+4)
-	out = append(out, h...)
-	if !bytes.HasSuffix(h, []byte("\n")) {
-		out = append(out, "\r\n"...)
+	if n > MaxHeaderBytes {
+		v := tooLarge()
+		return &v
 	}
-	return append(out, "\r\n"...)
+	return &Visible{reading: r, Header: r.Values()}
 }
 
-// finish fills the derived fields.
-func (v *Visible) finish(internalDomains []string) {
-	v.internalKey = strings.Join(internalDomains, ",")
-	m := newDomainMatcher(internalDomains)
+// readVisible reads the header block once; finish counts.
+func readVisible(header []byte) Visible {
+	if len(header) > MaxHeaderBytes {
+		return tooLarge()
+	}
+	v := Visible{reading: mailhdr.Read(header)}
+	v.Header = v.reading.Values()
+	return v
+}
+
+// tooLarge is the Visible of a header block larger than MaxHeaderBytes, of
+// which nothing is read.
+func tooLarge() Visible {
+	return Visible{Header: map[string][]string{}, ParseError: fmt.Sprintf("header block larger than %d bytes", MaxHeaderBytes)}
+}
+
+// finishKey identifies what finish was given.
+func finishKey(internal, consumer domainMatcher, sender string, rcpts []string) string {
+	return internal.key + "\x00" + consumer.key + "\x00" + sender + "\x00" + strings.Join(rcpts, "\x00")
+}
+
+// finish works out whom the header shows, given the envelope, and counts.
+func (v *Visible) finish(internal, consumer domainMatcher, sender string, rcpts []string) {
+	v.key = finishKey(internal, consumer, sender, rcpts)
+	v.Recipients, v.Domains, v.Fields = nil, nil, nil
+	v.Count, v.External, v.Internal, v.Organisations, v.ExternalDomains = 0, 0, 0, 0, 0
+	v.Consumer, v.Elsewhere, v.InNames, v.Listed, v.Truncated = 0, 0, 0, 0, false
+	if v.reading == nil {
+		return
+	}
+	p := v.reading.People(sender, rcpts)
+	v.people = p
+	v.Truncated = p.Truncated
+
+	// Which fields show whom.
+	n := len(p.List)
+	field := make([]string, n)
+	byAddressee := make([]bool, n)
+	elsewhere := make([]bool, n)
+	fields := map[string]bool{}
+	for i, e := range v.reading.Entries {
+		for _, j := range p.Shows(i) {
+			switch {
+			case e.Role == mailhdr.Addressee:
+				byAddressee[j] = true
+				if field[j] == "" || field[j] != "to" && e.Is("To") {
+					field[j] = e.Key()
+				}
+			case field[j] == "" && !byAddressee[j]:
+				field[j] = e.Key()
+			}
+			if !e.Is("To") && !e.Is("Cc") {
+				elsewhere[j] = true
+			}
+		}
+	}
+	inNames := map[string]bool{}
+	for _, e := range v.reading.Entries {
+		if e.List != nil && e.Role != mailhdr.Blind {
+			for _, f := range e.Found {
+				inNames[mailhdr.Key(f.Addr)] = true
+			}
+		}
+	}
+
+	counted := make([]bool, n)
 	domains := map[string]bool{}
-	external := map[string]bool{}
-	v.Internal, v.External = 0, 0
-	for i := range v.Recipients {
-		r := &v.Recipients[i]
-		r.Internal = m.match(r.Domain)
-		domains[r.Domain] = true
+	orgs := map[string]bool{}
+	extOrgs := map[string]bool{}
+	for i, who := range p.List {
+		if who.Addr == "" || !who.Shown || who.Own && !byAddressee[i] {
+			continue
+		}
+		if len(v.Recipients) >= MaxVisible {
+			v.Truncated = true
+			break
+		}
+		r := Recipient{Names: who.Names, Address: who.Addr, Field: field[i], Elsewhere: elsewhere[i]}
+		if len(who.Names) > 0 {
+			r.Name = who.Names[0]
+		}
+		org := "address:" + who.Key
+		if local, domain, ok := mailhdr.SplitAddr(who.Addr); ok {
+			r.Domain = strings.ToValidUTF8(mailhdr.NormDomain(domain), "\uFFFD")
+			r.Address = strings.ToValidUTF8(local, "\uFFFD") + "@" + r.Domain
+			r.Consumer = consumer.match(r.Domain)
+			domains[r.Domain] = true
+			if !r.Consumer {
+				org = r.Domain
+			}
+		}
+		r.Internal = r.Domain != "" && internal.match(r.Domain)
+		orgs[org] = true
 		if r.Internal {
 			v.Internal++
 		} else {
 			v.External++
-			external[r.Domain] = true
+			extOrgs[org] = true
+		}
+		if r.Consumer {
+			v.Consumer++
+		}
+		if r.Elsewhere {
+			v.Elsewhere++
+		}
+		if inNames[who.Key] {
+			v.InNames++
+		}
+		if who.Listed {
+			v.Listed++
+		}
+		counted[i] = true
+		v.Recipients = append(v.Recipients, r)
+	}
+	for i, e := range v.reading.Entries {
+		if e.Name == "" {
+			continue
+		}
+		for _, j := range p.Shows(i) {
+			if counted[j] {
+				fields[e.Key()] = true
+				break
+			}
 		}
 	}
 	v.Count = len(v.Recipients)
-	v.ExternalDomains = len(external)
-	v.Domains = make([]string, 0, len(domains))
+	v.Organisations, v.ExternalDomains = len(orgs), len(extOrgs)
 	for d := range domains {
 		v.Domains = append(v.Domains, d)
 	}
 	slices.Sort(v.Domains)
+	for f := range fields {
+		v.Fields = append(v.Fields, f)
+	}
+	slices.Sort(v.Fields)
 }
 
 // NotInEnvelope returns the visible recipients that are not among the
@@ -201,8 +274,8 @@ func (v *Visible) NotInEnvelope(envelope []string) []Recipient {
 	return out
 }
 
-// NotVisible returns the distinct envelope recipients that no To: or Cc:
-// field shows: the true Bcc recipients.
+// NotVisible returns the distinct envelope recipients that no header field
+// shows: the true Bcc recipients.
 func (v *Visible) NotVisible(envelope []string) []string {
 	vis := make(map[string]bool, len(v.Recipients))
 	for _, r := range v.Recipients {
@@ -219,21 +292,27 @@ func (v *Visible) NotVisible(envelope []string) []string {
 	return out
 }
 
-// domainMatcher decides which domains are internal.
+// domainMatcher decides which domains are in a list (internal, consumer).
 type domainMatcher struct {
 	exact    map[string]bool
 	suffixes []string // ".example.com" for "*.example.com"
+	key      string   // the list, to tell matchers apart
 }
 
-func newDomainMatcher(domains []string) domainMatcher {
+func newDomainMatcher(domains ...[]string) domainMatcher {
 	m := domainMatcher{exact: map[string]bool{}}
-	for _, d := range domains {
-		if rest, ok := strings.CutPrefix(d, "*."); ok {
-			m.suffixes = append(m.suffixes, "."+normDomain(rest))
-		} else {
-			m.exact[normDomain(d)] = true
+	var all []string
+	for _, list := range domains {
+		for _, d := range list {
+			all = append(all, d)
+			if rest, ok := strings.CutPrefix(d, "*."); ok {
+				m.suffixes = append(m.suffixes, "."+mailhdr.NormDomain(rest))
+			} else {
+				m.exact[mailhdr.NormDomain(d)] = true
+			}
 		}
 	}
+	m.key = strings.Join(all, ",")
 	return m
 }
 

@@ -1,6 +1,10 @@
 package policy
 
-import "github.com/bccguard/bccguard/policy/content"
+import (
+	"slices"
+
+	"github.com/bccguard/bccguard/policy/content"
+)
 
 // Watch is the list of a message's recipients whose address or name the
 // body scan looks for: a copy of an exploded or bcc'd message cannot hide
@@ -48,6 +52,43 @@ func NewWatch(envelope []string, vis *Visible) Watch {
 	if vis != nil {
 		for _, r := range vis.Recipients {
 			add(r.Address, r.Name)
+		}
+	}
+	return w
+}
+
+// WatchFor builds the watch list of in: the envelope recipients and
+// everyone the header shows (with every name it gives them), read from
+// in.Visible when the caller has read the header already.
+func WatchFor(in *Input) Watch {
+	v := in.Visible
+	if v == nil {
+		r := readVisible(in.Header)
+		v = &r
+	}
+	w := NewWatch(in.Recipients, nil)
+	if v.reading == nil {
+		return w
+	}
+	idx := map[string]int{}
+	for i, r := range w.Recipients {
+		idx[r.Key] = i
+	}
+	for _, who := range v.reading.People(in.Sender, in.Recipients).List {
+		if who.Addr == "" || who.Own {
+			continue
+		}
+		k := addrKey(who.Addr)
+		i, ok := idx[k]
+		if !ok {
+			i = len(w.Recipients)
+			idx[k] = i
+			w.Recipients = append(w.Recipients, WatchedRecipient{Key: k})
+		}
+		for _, n := range who.Names {
+			if !slices.Contains(w.Recipients[i].Names, n) {
+				w.Recipients[i].Names = append(w.Recipients[i].Names, n)
+			}
 		}
 	}
 	return w

@@ -41,16 +41,10 @@ func (s *Server) scanOptions(in *policy.Input) policy.ScanOptions {
 	p := s.policy
 	s.policyMu.RUnlock()
 	var o policy.ScanOptions
-	var internal []string
 	if c, ok := p.(interface{ ScanOptions() policy.ScanOptions }); ok {
 		o = c.ScanOptions()
 	}
-	if d, ok := p.(interface{ InternalDomains() []string }); ok {
-		internal = d.InternalDomains()
-	}
-	vis := policy.ParseVisible(in.Header, internal)
-	in.Visible = &vis
-	o.Watch = policy.NewWatch(in.Recipients, &vis)
+	o.Watch = policy.WatchFor(in)
 	in.Watch = o.Watch
 	o.TempDir = s.cfg.DataDir
 	return o

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/relay/rewrite"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/upstream"
 )
@@ -42,7 +43,7 @@ type deliverer struct {
 	wg     sync.WaitGroup
 	// sources caches the messages being delivered, read once for all
 	// their copies.
-	sources *sourceCache
+	sources *rewrite.Cache
 	// recording bounds the outcomes being committed (see record).
 	recording chan struct{}
 }
@@ -78,7 +79,7 @@ func newDeliverer(s *Server) (*deliverer, error) {
 		tokens: make(chan struct{}, n),
 		jobs:   make(chan workShare),
 		// Enough for every worker's message and a few more.
-		sources:   newSourceCache(2*n+16, sourceCacheBytes),
+		sources:   rewrite.NewCache(2*n+16, sourceCacheBytes),
 		recording: make(chan struct{}, maxRecording),
 	}
 	for range n {
@@ -332,7 +333,7 @@ func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Deliv
 // connection that fails before any of the message went out (the upstream
 // closed it while idle) is replaced once.
 func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store.Message, dl store.Delivery) ([]error, *upstream.Conn, error) {
-	src, err := d.sources.get(ctx, d.srv.store, msg)
+	src, err := d.sources.Get(ctx, d.srv.store, msg)
 	if err != nil {
 		return nil, conn, err
 	}
@@ -350,12 +351,12 @@ func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store
 		UTF8:  msg.Envelope.SMTPUTF8,
 		Rcpts: make([]upstream.Recipient, len(dl.Recipients)),
 		Body: func(w io.Writer) error {
-			rc, err := src.openBody(ctx)
+			rc, err := src.OpenBody(ctx)
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
-			return writeCopy(w, src, rc, dl, opts)
+			return rewrite.WriteCopy(w, src, rc, dl, opts)
 		},
 	}
 	for i, r := range dl.Recipients {

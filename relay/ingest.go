@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/mailhdr"
 	"github.com/bccguard/bccguard/policy"
+	"github.com/bccguard/bccguard/relay/rewrite"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -37,7 +39,9 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if err != nil {
 		return "", policy.Decision{}, err
 	}
+	hdr := mailhdr.Read(head)
 	in := srv.policyInput(s, head)
+	in.Visible = policy.ReadVisible(hdr) // the header is read once
 
 	// The body scan looks at the content on the way to the spool: no
 	// second pass over a stored message. It is started once the header
@@ -48,8 +52,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	// DKIM verification is one more tee: it hashes the message as it
 	// arrives and looks the keys up meanwhile, so that the policy can use
 	// its result without a second pass over the spool.
-	fields, _ := splitHeader(head)
-	check := srv.dkim.startVerify(ctx, fields)
+	check := srv.dkim.startVerify(ctx, hdr)
 	if check != nil {
 		defer check.Abort() // a no-op once its result is taken
 		w = io.MultiWriter(sp, scan, check)
@@ -67,7 +70,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	in.Body = scan.Result()
 	srv.countContent(in.Body)
 	var authResults string
-	in.DKIM, authResults = srv.dkim.finishVerify(check, fields)
+	in.DKIM, authResults = srv.dkim.finishVerify(check, hdr)
 	if err := s.clientCounts(ctx, in); err != nil {
 		return "", policy.Decision{}, err
 	}
@@ -98,7 +101,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if msg.Decision, err = encodeDecision(dec); err != nil {
 		return "", policy.Decision{}, err
 	}
-	notices := srv.notices(pol, in, dec, msg, fields)
+	notices := srv.notices(pol, in, dec, msg, hdr)
 	if _, err := sp.Commit(ctx, msg, deliveries, notices...); err != nil {
 		return "", policy.Decision{}, fmt.Errorf("commit: %w", err)
 	}
@@ -134,11 +137,12 @@ func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.
 		Rule:   dec.Rule,
 		Reason: dec.Reason,
 		Figures: map[string]int{
-			"visible.count":    vis.Count,
-			"visible.external": vis.External,
-			"visible.domains":  len(vis.Domains),
-			"envelope.count":   len(in.Recipients),
-			"body.addresses":   in.Body.Addresses,
+			"visible.count":     vis.Count,
+			"visible.external":  vis.External,
+			"visible.domains":   vis.Organisations,
+			"visible.elsewhere": vis.Elsewhere,
+			"envelope.count":    len(in.Recipients),
+			"body.addresses":    in.Body.Addresses,
 		},
 		Content:   in.Body.Content,
 		ExpiresAt: at.Add(srv.cfg.Quarantine.Retention.D()),
@@ -184,7 +188,8 @@ func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.N
 // It does not stop early at a line that is not a header field, as some MTAs
 // do: a malformed line (an mbox "From " line, "To :" in obsolete syntax)
 // would then hide every To:/Cc: below it from the policy. Kept in the block,
-// such a line reaches the policy, which fails closed on what it cannot parse.
+// such a line reaches the policy, whose reader (mailhdr) reads the fields
+// around it.
 func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
 	var buf bytes.Buffer
 	for {
@@ -263,9 +268,8 @@ func (l *lineLimiter) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// receivedHeader is the trace field of RFC 5321 4.4. It names no recipient
-// ("for <...>"): in an exploded mailing that would be one more place a
-// recipient list could show.
+// receivedHeader is bccguard's trace field for the message (see
+// rewrite.Received).
 func (srv *Server) receivedHeader(s *session, id string) string {
 	proto := "ESMTP"
 	if s.tls {
@@ -278,8 +282,7 @@ func (srv *Server) receivedHeader(s *session, id string) string {
 	if helo == "" {
 		helo = "unknown"
 	}
-	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (bccguard) with %s id %s;\r\n\t%s\r\n",
-		helo, s.ip.String(), srv.hostname, proto, id, time.Now().Format(time.RFC1123Z))
+	return rewrite.Received(helo, s.ip.String(), srv.hostname, proto, id, time.Now())
 }
 
 // safeToken keeps the visible ASCII of a client-supplied name, without

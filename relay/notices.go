@@ -1,10 +1,9 @@
 package relay
 
 import (
-	"mime"
+	"strings"
 
-	"github.com/emersion/go-message/charset"
-
+	"github.com/bccguard/bccguard/internal/mailhdr"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/store"
@@ -21,7 +20,7 @@ type Notifier interface {
 // the policy is on trial, of the hold a monitor-mode rule would have made.
 // The message is not held then, so there is no review link and the sender
 // is not told.
-func (srv *Server) notices(pol Evaluator, in *policy.Input, dec policy.Decision, msg store.Message, fields []rawField) []store.NewNotification {
+func (srv *Server) notices(pol Evaluator, in *policy.Input, dec policy.Decision, msg store.Message, hdr *mailhdr.Reading) []store.NewNotification {
 	if srv.notify == nil {
 		return nil
 	}
@@ -44,26 +43,23 @@ func (srv *Server) notices(pol Evaluator, in *policy.Input, dec policy.Decision,
 		c.Monitor = true
 		c.Quarantine = srv.quarantineRecord(pol, in, would, msg.ReceivedAt)
 	}
-	c.Header = headerInfo(fields)
+	c.Header = headerInfo(hdr)
 	return srv.notify.Notices(c)
 }
 
 // headerInfo is what a notification may quote of a header: Subject (RFC
-// 2047-decoded), Date and Message-ID. The notify package makes it safe.
-func headerInfo(fields []rawField) notify.HeaderInfo {
+// 2047-decoded, as the header reader decodes it), Date and Message-ID. The
+// notify package makes it safe.
+func headerInfo(hdr *mailhdr.Reading) notify.HeaderInfo {
 	var h notify.HeaderInfo
-	dec := mime.WordDecoder{CharsetReader: charset.Reader}
-	for _, f := range fields {
+	for _, e := range hdr.Entries {
 		switch {
-		case f.is("Subject") && h.Subject == "":
-			h.Subject = f.value()
-			if d, err := dec.DecodeHeader(h.Subject); err == nil {
-				h.Subject = d
-			}
-		case f.is("Date") && h.Date == "":
-			h.Date = f.value()
-		case f.is("Message-ID") && h.MessageID == "":
-			h.MessageID = f.value()
+		case e.Is("Subject") && h.Subject == "":
+			h.Subject = strings.TrimSpace(e.Text)
+		case e.Is("Date") && h.Date == "":
+			h.Date = strings.TrimSpace(e.Body())
+		case e.Is("Message-ID") && h.MessageID == "":
+			h.MessageID = strings.TrimSpace(e.Body())
 		}
 	}
 	return h

@@ -42,7 +42,7 @@ func (s *Server) initOps(reg prometheus.Registerer) error {
 	o := &ops{
 		protected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bccguard_recipients_protected_total",
-			Help: "Visible recipient addresses (To:/Cc:) that an explode or bcc rewrite kept from being shown to the other recipients, " +
+			Help: "Visible recipient addresses (in any header field) that an explode or bcc rewrite kept from being shown to the other recipients, " +
 				"counted when the message is accepted, by action: a mailing that shows 120 addresses to 120 recipients counts 120.",
 		}, []string{"action"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -58,7 +58,7 @@ func newQuarantineFlags(name string) *quarantineFlags {
 	fs.IntVar(&q.limit, "limit", 0, "at most this many results")
 	fs.IntVar(&q.offset, "offset", 0, "skip this many results")
 	fs.StringVar(&q.as, "as", "", "release as explode (default), bcc or as-is (needs --force)")
-	fs.BoolVar(&q.force, "force", false, "allow releasing as-is")
+	fs.BoolVar(&q.force, "force", false, "allow releasing as-is, or copies that would still show other recipients")
 	fs.BoolVar(&q.notify, "notify-sender", false, "tell the sender the message was deleted")
 	fs.BoolVar(&q.dryRun, "dry-run", false, "only count what a bulk action would change")
 	fs.Func("rcpt", "release to this envelope recipient only (repeatable)", func(s string) error {

@@ -26,10 +26,14 @@ const (
 	// approval was recorded; as an error, that this reviewer had already
 	// approved and cannot be the second one too.
 	CodeNeedsSecondReviewer Code = "needs_second_reviewer"
-	CodeTooMany             Code = "too_many"               // a bulk filter matches more than MaxBulk holds
-	CodeUnsupportedMedia    Code = "unsupported_media_type" // a POST body that is not JSON
-	CodeMethodNotAllowed    Code = "method_not_allowed"
-	CodeInternal            Code = "internal" // the store failed; details are in the relay's log only
+	// CodeUnsafeCopy: the copies of the chosen rewrite would still show
+	// other recipients (in a field no rewrite can clean); releasing them
+	// needs force.
+	CodeUnsafeCopy       Code = "unsafe_copy"
+	CodeTooMany          Code = "too_many"               // a bulk filter matches more than MaxBulk holds
+	CodeUnsupportedMedia Code = "unsupported_media_type" // a POST body that is not JSON
+	CodeMethodNotAllowed Code = "method_not_allowed"
+	CodeInternal         Code = "internal" // the store failed; details are in the relay's log only
 )
 
 // HTTPStatus is the status code the HTTP API answers with for c.
@@ -43,7 +47,7 @@ func (c Code) HTTPStatus() int {
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound
-	case CodeNotHeld, CodeNeedsSecondReviewer:
+	case CodeNotHeld, CodeNeedsSecondReviewer, CodeUnsafeCopy:
 		return http.StatusConflict
 	case CodeGone:
 		return http.StatusGone

@@ -40,6 +40,13 @@ func (s *Service) Expire(ctx context.Context, now time.Time) (ExpireResult, erro
 		if action == "release" && s.fourEyes[ruleOf(m)] {
 			action, note = "delete", "four-eyes rule: expired by deletion, not released"
 		}
+		if action == "release" {
+			// No one decided to send copies that would still show the
+			// other recipients.
+			if why, err := s.unsafeCopies(ctx, m, store.RewriteExplode, m.Envelope.Recipients); err != nil || why != "" {
+				action, note = "delete", "the copies would still show other recipients: expired by deletion, not released"
+			}
+		}
 		r := store.Resolution{Actor: ExpiryActor, At: now, Action: "expire-" + action, Note: note}
 		var deliveries []store.NewDelivery
 		ns := s.notices(s.change(ctx, h, notify.EventExpired, sys, r.Action))

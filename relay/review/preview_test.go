@@ -3,6 +3,9 @@ package review
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bccguard/bccguard/relay/rewrite"
 )
 
 func TestPreview(t *testing.T) {
@@ -52,34 +55,51 @@ func TestPreview(t *testing.T) {
 	}
 }
 
+// The review page reads the header with the policy's reader: a line that
+// is not a field hides nothing after it, and shows as a field without a
+// name.
 func TestParseHeader(t *testing.T) {
 	h := "Received: from a\r\n\tby b;\r\n\tdate\r\n" +
 		"Subject: =?iso-8859-1?q?Caf=E9?= and\r\n more\r\n" +
 		"X-Evil: a\x1bb\u202ec\r\n" +
 		"To: ann@one.example\r\n" +
 		"not a field line\r\n" +
-		"X-After: never seen\r\n"
-	fs, more := parseHeader([]byte(h))
-	want := []HeaderField{
+		"X-After: seen too\r\n"
+	check := func(h string, want []HeaderField) {
+		t.Helper()
+		fs, more := parseHeader([]byte(h))
+		if more || len(fs) != len(want) {
+			t.Fatalf("fields %+v (more %v)", fs, more)
+		}
+		for i := range want {
+			if fs[i] != want[i] {
+				t.Fatalf("field %d = %+v, want %+v", i, fs[i], want[i])
+			}
+		}
+	}
+	check(h, []HeaderField{
 		{"Received", "from a by b; date"},
 		{"Subject", "Café and more"},
 		{"X-Evil", "abc"},
 		{"To", "ann@one.example"},
-	}
-	if more || len(fs) != len(want) {
-		t.Fatalf("fields %+v (more %v)", fs, more)
-	}
-	for i := range want {
-		if fs[i] != want[i] {
-			t.Fatalf("field %d = %+v, want %+v", i, fs[i], want[i])
-		}
-	}
+		{"", "not a field line"},
+		{"X-After", "seen too"},
+	})
+	// An mbox From line, and a first line of the original that starts with
+	// white space: it is not part of bccguard's Received: above it.
+	own := rewrite.Received("crm.example", "192.0.2.1", "relay.example", "ESMTP", "Q1", time.Unix(0, 0))
+	check(own+" To: bob@two.example\r\nFrom x@y.example Mon Jan  1 00:00:00 2001\r\nSubject: hi\r\n\r\n", []HeaderField{
+		{"Received", "from crm.example ([192.0.2.1]) by relay.example (bccguard) with ESMTP id Q1; " + time.Unix(0, 0).Format(time.RFC1123Z)},
+		{"", "To: bob@two.example"},
+		{"", "From x@y.example Mon Jan  1 00:00:00 2001"},
+		{"Subject", "hi"},
+	})
 
 	var many strings.Builder
 	for range maxHeaderFields + 5 {
 		many.WriteString("X-A: " + strings.Repeat("v", maxFieldValue+10) + "\r\n")
 	}
-	fs, more = parseHeader([]byte(many.String()))
+	fs, more := parseHeader([]byte(many.String()))
 	if !more || len(fs) != maxHeaderFields || len(fs[0].Value) != maxFieldValue {
 		t.Fatalf("caps: %d fields, more %v, value %d bytes", len(fs), more, len(fs[0].Value))
 	}

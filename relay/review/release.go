@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/bccguard/bccguard/relay/notify"
+	"github.com/bccguard/bccguard/relay/rewrite"
+	"github.com/bccguard/bccguard/relay/rewrite/edits"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -39,7 +41,8 @@ type ReleaseOptions struct {
 	// Recipients, if set, releases to these envelope recipients only; each
 	// must be one of the message's envelope recipients.
 	Recipients []string `json:"recipients,omitempty"`
-	// Force is required to release as-is.
+	// Force is required to release as-is, and to release copies that
+	// would still show other recipients (CodeUnsafeCopy).
 	Force bool `json:"force,omitempty"`
 }
 
@@ -97,13 +100,26 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 	if err != nil {
 		return res, action, nil, err
 	}
-	if err := safeRelease(h.Message.Quarantine, o.Rewrite, rcpts); err != nil {
-		return res, action, nil, err
-	}
 	detail := []string{fmt.Sprintf("%d of %d recipients", len(rcpts), len(h.Message.Envelope.Recipients))}
 	if o.Rewrite == AsIs {
 		res.Forced = true
 		detail = append(detail, "forced: released as-is, recipient list visible")
+	} else {
+		// The copies are checked with the table that renders them (a
+		// field they cannot clean that shows another recipient) and
+		// against what the body shows, which no rewrite changes.
+		why, err := s.unsafeCopies(ctx, h.Message, rw, rcpts)
+		if err != nil {
+			return res, action, nil, err
+		}
+		switch {
+		case why != "" && !o.Force:
+			return res, action, nil, errorf(CodeUnsafeCopy,
+				"releasing %s as %s would not hide the recipients: %s; release it with force to send these copies anyway, or delete it", id, o.Rewrite, why)
+		case why != "":
+			res.Forced = true
+			detail = append(detail, "forced: the copies still show other recipients")
+		}
 	}
 
 	if rule := ruleOf(h.Message); s.fourEyes[rule] {
@@ -208,17 +224,39 @@ func plan(rw store.Rewrite, rcpts []store.Recipient) []store.NewDelivery {
 	return []store.NewDelivery{{Recipients: rcpts, Rewrite: rw}}
 }
 
-// safeRelease refuses a rewritten release whose copies would still show
-// other recipients in the body: explode and bcc change only the header,
-// so the one safe rewritten release is to the one recipient the body
-// shows, alone.
-func safeRelease(q *store.Quarantine, rw Rewrite, rcpts []store.Recipient) error {
-	if q == nil || len(q.BodyShows) == 0 || rw == AsIs {
-		return nil
+// unsafeCopies says why the copies of m that rewrite rw makes for rcpts
+// would still show other recipients ("" when they would not): by what the
+// body shows (recorded at the hold; explode and bcc change only the
+// header, so the one safe rewritten release of such a message is to the
+// one recipient the body shows, alone), then by the rewrite's own table.
+func (s *Service) unsafeCopies(ctx context.Context, m store.Message, rw store.Rewrite, rcpts []store.Recipient) (string, error) {
+	if why := bodyShowsOthers(m.Quarantine, rcpts); why != "" {
+		return why, nil
+	}
+	rc, err := s.st.Open(ctx, m.ID)
+	if err != nil {
+		return "", storeErr(err, m.ID, "reading the message")
+	}
+	defer rc.Close()
+	src, err := rewrite.ReadSource(rc, m)
+	if err != nil {
+		return "", &Error{Code: CodeInternal, Message: "reading the message failed", Err: err}
+	}
+	addrs := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		addrs[i] = r.Addr
+	}
+	return edits.Unsafe(src.Header(), src.People(), rw, addrs), nil
+}
+
+// bodyShowsOthers says why a copy to one of rcpts would show another
+// recipient in the body or an attachment, "" when none would.
+func bodyShowsOthers(q *store.Quarantine, rcpts []store.Recipient) string {
+	if q == nil || len(q.BodyShows) == 0 {
+		return ""
 	}
 	if len(rcpts) == 1 && len(q.BodyShows) == 1 && strings.EqualFold(q.BodyShows[0], rcpts[0].Addr) {
-		return nil
+		return ""
 	}
-	return errorf(CodeBadRequest, "the body or an attachment shows %d of the recipients: a copy released as %s would still show them to the others "+
-		"(release to one of them alone, release as-is with force, or delete it)", len(q.BodyShows), rw)
+	return fmt.Sprintf("the body or an attachment shows %d of the recipients", len(q.BodyShows))
 }

@@ -1,19 +1,17 @@
 package review
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"io"
-	"mime"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/charset"
-
+	"github.com/bccguard/bccguard/internal/mailhdr"
 	"github.com/bccguard/bccguard/policy/content"
+	"github.com/bccguard/bccguard/relay/rewrite"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -29,7 +27,7 @@ type Summary struct {
 	Client     store.Client    `json:"client"`
 	Size       int64           `json:"size"`
 	// Recipients is the number of envelope recipients; Visible the number
-	// of addresses in To:/Cc: (whom every copy would have shown).
+	// of addresses its header shows (whom every copy would have shown).
 	Recipients int `json:"recipients"`
 	Visible    int `json:"visible"`
 	// Subject and From are read from the stored header, best effort
@@ -264,51 +262,26 @@ func (s *Service) readHeader(ctx context.Context, m store.Message, limit int64) 
 	return fields, truncated || more, nil
 }
 
-// parseHeader splits a header block into decoded fields. It is written
-// here rather than taken from go-message's textproto.ReadHeader because a
-// reviewer must see what a malformed or truncated header does contain:
-// ReadHeader rejects the whole block on the first bad line. A line that is
-// neither a field nor a continuation ends the header, as it does for the
-// relay. The second result is true when fields were dropped over the cap.
+// parseHeader reads a stored header block (bccguard's Received: first, then
+// the original) into decoded fields with mailhdr, the reader the policy and
+// the copies use, so that a reviewer sees the fields the policy saw: a
+// malformed, truncated or odd header (an mbox "From " line, a stray line, a
+// first line starting with white space) shows what it does contain, such a
+// line as a field without a name. The second result is true when fields
+// were dropped over the cap.
 func parseHeader(b []byte) ([]HeaderField, bool) {
-	var out []HeaderField
-	dec := mime.WordDecoder{CharsetReader: charset.Reader}
-	for line := range bytes.Lines(b) {
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(out) > 0 {
-				out[len(out)-1].Value += " " + string(bytes.TrimSpace(line))
-			}
-			continue
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(bytes.TrimSpace(name)) == 0 {
-			break
-		}
-		if len(out) == maxHeaderFields {
-			return finishFields(out, &dec), true
-		}
-		out = append(out, HeaderField{Name: string(bytes.TrimSpace(name)), Value: string(bytes.TrimSpace(value))})
+	own, orig := rewrite.SplitStored(b)
+	fields := mailhdr.Split(own).Fields
+	fields = append(fields, mailhdr.Split(orig).Fields...)
+	more := len(fields) > maxHeaderFields
+	if more {
+		fields = fields[:maxHeaderFields]
 	}
-	return finishFields(out, &dec), false
-}
-
-func finishFields(fs []HeaderField, dec *mime.WordDecoder) []HeaderField {
-	for i := range fs {
-		v := fs[i].Value
-		if d, err := dec.DecodeHeader(v); err == nil {
-			v = d
-		}
-		fs[i].Name = oneLine(fs[i].Name, 100)
-		fs[i].Value = oneLine(v, maxFieldValue)
+	out := make([]HeaderField, len(fields))
+	for i, f := range fields {
+		out[i] = HeaderField{Name: oneLine(f.Name, 100), Value: oneLine(mailhdr.Decode(f.Body()), maxFieldValue)}
 	}
-	if fs == nil {
-		fs = []HeaderField{}
-	}
-	return fs
+	return out, more
 }
 
 // first returns the value of the first field named name.

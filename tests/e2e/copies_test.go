@@ -3,12 +3,17 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bccguard/bccguard/tests/harness"
 	"github.com/emersion/go-message/mail"
+
+	"github.com/bccguard/bccguard/internal/mailhdr"
+	"github.com/bccguard/bccguard/relay/rewrite/edits"
+	"github.com/bccguard/bccguard/relay/store"
+	"github.com/bccguard/bccguard/tests/harness"
 )
 
 // Helpers for the tests of the policy's rewrites (explode, bcc, pass): they
@@ -331,4 +336,59 @@ func logHas(logs string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// withoutCleaned drops from sent and got the address fields that the
+// rewrite's table cleans (package edits: Reply-To:, Delivered-To:, ...)
+// wherever the copy changed their instances, and the original signatures
+// over them (the relay removes those), so that copyProblems can hold the
+// rest to byte identity. It returns the names dropped.
+func withoutCleaned(sent, got []byte, rw rewrite) ([]byte, []byte, []string) {
+	srw := store.RewriteExplode
+	if rw == rewriteBcc {
+		srw = store.RewriteBcc
+	}
+	of, orest := splitHeaderBlock(sent)
+	gf, grest := splitHeaderBlock(got)
+	instances := func(fs []harness.Field, name string) [][]byte {
+		var out [][]byte
+		for _, f := range fs {
+			if isField(f, name) {
+				out = append(out, f.Raw)
+			}
+		}
+		return out
+	}
+	var dropped []string
+	seen := map[string]bool{}
+	for _, f := range of {
+		k := strings.ToLower(f.Name)
+		if f.Name == "" || seen[k] || edits.For(srw, f.Name, mailhdr.RoleOf(f.Name)) != edits.Clean {
+			continue
+		}
+		seen[k] = true
+		if !slices.EqualFunc(instances(of, f.Name), instances(gf, f.Name), bytes.Equal) {
+			dropped = append(dropped, k)
+		}
+	}
+	if len(dropped) == 0 {
+		return sent, got, nil
+	}
+	keep := func(fs []harness.Field, sigs bool) []byte {
+		var b []byte
+		for _, f := range fs {
+			if isField(f, dropped...) {
+				continue
+			}
+			if sigs && isField(f, "DKIM-Signature") {
+				h := signedFields(fieldValue(f))
+				if slices.ContainsFunc(dropped, func(n string) bool { return h[n] }) {
+					continue
+				}
+			}
+			b = append(b, f.Raw...)
+		}
+		return b
+	}
+	return append(keep(of, true), orest...), append(keep(gf, false), grest...), dropped
 }

@@ -209,6 +209,11 @@ func (p *Pages) confirmRelease(w http.ResponseWriter, r *http.Request, c *call, 
 		pg.Warning = fmt.Sprintf("Forced release as-is: the message goes out unchanged, and every one of its %s sees all %s shown in To:/Cc:. This is recorded as forced in the audit log.",
 			plural(n, "recipient"), plural(d.VisibleCounts.Total, "visible address"))
 	}
+	if o.Force && o.Rewrite != review.AsIs {
+		pg.Danger = true
+		pg.Hidden = append(pg.Hidden, hiddenField{"force", "1"})
+		pg.Warning = "Forced: the copies go out even if a header field they cannot clean still shows other recipients. This is recorded as forced in the audit log."
+	}
 	if len(o.Recipients) > 0 {
 		pg.Lines = append(pg.Lines, fmt.Sprintf("Only the %d chosen of the %s get it:", len(o.Recipients), plural(len(d.EnvelopeRecipients), "envelope recipient")))
 		for _, x := range o.Recipients {

@@ -1,4 +1,4 @@
-package relay
+package rewrite
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/mailhdr"
 	bdkim "github.com/bccguard/bccguard/relay/dkim"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -28,9 +30,9 @@ func (m memStore) Open(context.Context, string) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(m.raw)), nil
 }
 
-func mustSource(t *testing.T, st store.Store, msg store.Message) *msgSource {
+func mustSource(t *testing.T, st store.Store, msg store.Message) *Source {
 	t.Helper()
-	src, err := loadSource(context.Background(), st, msg)
+	src, err := Load(context.Background(), st, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,19 +107,19 @@ func TestPrepareSignsAndStrips(t *testing.T) {
 	hl := strings.Index(raw, "\r\n\r\n") + 4
 
 	reg := prometheus.NewRegistry()
-	d := newDKIMSide(config.DKIM{Keys: []config.DKIMKey{ours}, AuthservID: "relay.test"}, reg)
+	d := NewSigner(keyring(ours), false, reg)
 	msg := store.Message{ID: "M1", HeaderLen: int64(hl), Size: int64(len(raw)),
 		AuthResults: "Authentication-Results: relay.test;\r\n\tdkim=pass header.d=esp.example\r\n"}
 	dl := store.Delivery{ID: "D1", Rewrite: store.RewriteExplode, Recipients: []store.Recipient{{Addr: "bob@example.net"}}}
 	st := memStore{raw: []byte(raw)}
 	src := mustSource(t, st, msg)
-	o, err := d.prepare(context.Background(), src, dl)
+	o, err := d.Prepare(context.Background(), src, dl, "relay.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	body, _ := src.openBody(context.Background())
-	if err := writeCopy(&out, src, body, dl, o); err != nil {
+	body, _ := src.OpenBody(context.Background())
+	if err := WriteCopy(&out, src, body, dl, o); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -184,13 +186,13 @@ func TestPrepareWhenToSign(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDKIMSide(config.DKIM{Keys: []config.DKIMKey{ours}, SignPassed: tc.signPassed, AuthservID: "relay.test"}, prometheus.NewRegistry())
+			d := NewSigner(keyring(ours), tc.signPassed, prometheus.NewRegistry())
 			msg := store.Message{ID: "M", HeaderLen: int64(strings.Index(tc.raw, "\r\n\r\n") + 4), Size: int64(len(tc.raw))}
-			o, err := d.prepare(context.Background(), mustSource(t, memStore{raw: []byte(tc.raw)}, msg), pass)
+			o, err := d.Prepare(context.Background(), mustSource(t, memStore{raw: []byte(tc.raw)}, msg), pass, "relay.test")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if signed := strings.HasPrefix(o.prefix, "DKIM-Signature:"); signed != tc.want {
+			if signed := strings.HasPrefix(o.Prefix, "DKIM-Signature:"); signed != tc.want {
 				t.Errorf("signed %v, want %v", signed, tc.want)
 			}
 		})
@@ -207,35 +209,58 @@ func TestFromDomain(t *testing.T) {
 		"From: not an address\r\n":                          "",
 		"From: =?utf-8?q?J=C3=B6rg?= <j@brand.example>\r\n": "brand.example",
 	} {
-		fields, _ := splitHeader([]byte(head))
-		if got := fromDomain(fields); got != want {
+		if got := FromDomain(mailhdr.Read([]byte(head))); got != want {
 			t.Errorf("%q: %q, want %q", head, got, want)
 		}
 	}
 }
 
+// The changed set lists exactly the fields whose instances the copy
+// changes: the signatures over them are the ones removed.
 func TestChangedFields(t *testing.T) {
-	fields, _ := splitHeader([]byte("From: a@x.example\r\nTo: b@y.example\r\nCc: c@y.example\r\nBcc: d@y.example\r\n"))
-	only, _ := splitHeader([]byte("From: a@x.example\r\nTo: b@y.example\r\n"))
-	for name, tc := range map[string]struct {
-		fields []rawField
-		to     string
-		want   string
-	}{
-		"explode":                    {fields, "To: b@y.example\r\n", "bcc cc"},
-		"explode, new To: different": {fields, "To: <c@y.example>\r\n", "bcc cc to"},
-		"explode, To: unchanged":     {only, "To: b@y.example\r\n", ""},
-		"pass":                       {fields, "", "bcc"},
-		"pass without Bcc":           {only, "", ""},
-	} {
-		var got []string
-		for _, n := range []string{"bcc", "cc", "to"} {
-			if changedFields(tc.fields, tc.to, "")[n] {
-				got = append(got, n)
-			}
+	full := "From: a@x.example\r\nTo: b@y.example\r\nCc: c@y.example\r\nBcc: d@y.example\r\nReply-To: c@y.example, a@x.example\r\n\r\n"
+	only := "From: a@x.example\r\nTo: <b@y.example>\r\n\r\n"
+	rcpt := func(rw store.Rewrite, a ...string) store.Delivery {
+		d := store.Delivery{Rewrite: rw}
+		for _, x := range a {
+			d.Recipients = append(d.Recipients, store.Recipient{Addr: x})
 		}
+		return d
+	}
+	for name, tc := range map[string]struct {
+		head string
+		d    store.Delivery
+		want string
+	}{
+		"explode":                {full, rcpt(store.RewriteExplode, "b@y.example"), "bcc cc reply-to to"},
+		"explode, To: unchanged": {only, rcpt(store.RewriteExplode, "b@y.example"), ""},
+		"bcc":                    {full, rcpt(store.RewriteBcc, "b@y.example", "c@y.example"), "bcc cc reply-to to"},
+		"pass":                   {full, rcpt(store.RewritePass, "b@y.example"), "bcc"},
+		"pass without Bcc":       {only, rcpt(store.RewritePass, "b@y.example"), ""},
+	} {
+		src, err := ReadSource(strings.NewReader(tc.head), store.Message{HeaderLen: int64(len(tc.head))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed, err := src.changed(tc.d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for n := range changed {
+			got = append(got, n)
+		}
+		slices.Sort(got)
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("%s: changed %v, want %q", name, got, tc.want)
 		}
 	}
+}
+
+func keyring(keys ...config.DKIMKey) *bdkim.Keyring {
+	var ks []bdkim.Key
+	for _, k := range keys {
+		ks = append(ks, bdkim.Key{Domain: k.Domain, Selector: k.Selector, Signer: k.Signer})
+	}
+	return bdkim.NewKeyring(ks, "")
 }

@@ -1,4 +1,4 @@
-package relay
+package rewrite
 
 import (
 	"bufio"
@@ -8,16 +8,16 @@ import (
 )
 
 // render writes the copy of a stored message for one delivery as delivery
-// does (writeCopy), reading the message from raw from its first byte and
+// does (WriteCopy), reading the message from raw from its first byte and
 // streaming its body: the reference the render tests, fuzz target and
 // benchmark hold the rewrite to.
 func render(w io.Writer, raw io.Reader, msg store.Message, d store.Delivery) error {
-	src := &msgSource{msg: msg}
-	if err := src.readHeader(raw); err != nil {
+	src, err := ReadSource(raw, msg)
+	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 32<<10)
-	if err := writeCopy(bw, src, raw, d, copyOptions{}); err != nil {
+	if err := WriteCopy(bw, src, raw, d, Options{}); err != nil {
 		return err
 	}
 	return bw.Flush()

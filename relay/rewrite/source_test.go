@@ -1,4 +1,4 @@
-package relay
+package rewrite
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ func TestSourceRendersAsRender(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st := &countingStore{raw: map[string][]byte{"M": raw}, opens: map[string]int{}}
 			msg := store.Message{ID: "M", HeaderLen: int64(hl), Size: int64(len(raw))}
-			src, err := loadSource(context.Background(), st, msg)
+			src, err := Load(context.Background(), st, msg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,12 +46,12 @@ func TestSourceRendersAsRender(t *testing.T) {
 			for _, addr := range []string{"ann@example.com", "bjorn@example.net", "secret@example.com"} {
 				d := store.Delivery{MessageID: "M", Rewrite: store.RewriteExplode, Recipients: []store.Recipient{{Addr: addr}}}
 				want := renderString(t, raw, hl, d)
-				body, err := src.openBody(context.Background())
+				body, err := src.OpenBody(context.Background())
 				if err != nil {
 					t.Fatal(err)
 				}
 				var got bytes.Buffer
-				err = writeCopy(&got, src, body, d, copyOptions{names: src.visible()})
+				err = WriteCopy(&got, src, body, d, Options{})
 				body.Close()
 				if err != nil {
 					t.Fatal(err)
@@ -71,7 +71,7 @@ func TestSourceChecksSize(t *testing.T) {
 	st := &countingStore{raw: map[string][]byte{"M": raw}, opens: map[string]int{}}
 	for _, size := range []int{len(raw) - 1, len(raw) + 1} {
 		msg := store.Message{ID: "M", HeaderLen: int64(hl), Size: int64(size)}
-		if _, err := loadSource(context.Background(), st, msg); err == nil || !strings.Contains(err.Error(), "record says") {
+		if _, err := Load(context.Background(), st, msg); err == nil || !strings.Contains(err.Error(), "record says") {
 			t.Errorf("size %d of %d: err %v", size, len(raw), err)
 		}
 	}
@@ -88,9 +88,9 @@ func TestSourceCache(t *testing.T) {
 		st.raw[id] = raw
 		msgs[i] = store.Message{ID: id, HeaderLen: int64(hl), Size: int64(len(raw))}
 	}
-	c := newSourceCache(4, 1<<20)
+	c := NewCache(4, 1<<20)
 	for range 50 {
-		if _, err := c.get(context.Background(), st, msgs[0]); err != nil {
+		if _, err := c.Get(context.Background(), st, msgs[0]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +98,7 @@ func TestSourceCache(t *testing.T) {
 		t.Errorf("M0 opened %d times for 50 copies, want 1", st.opens["M0"])
 	}
 	for _, m := range msgs {
-		if _, err := c.get(context.Background(), st, m); err != nil {
+		if _, err := c.Get(context.Background(), st, m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,16 +109,16 @@ func TestSourceCache(t *testing.T) {
 		t.Error("the newest entry was evicted")
 	}
 
-	small := newSourceCache(100, 3*len(raw))
+	small := NewCache(100, 3*len(raw))
 	for _, m := range msgs {
-		if _, err := small.get(context.Background(), st, m); err != nil {
+		if _, err := small.Get(context.Background(), st, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if small.bytes > 3*len(raw) {
 		t.Errorf("cache holds %d bytes, bound %d", small.bytes, 3*len(raw))
 	}
-	if _, err := small.get(context.Background(), st, store.Message{ID: "missing", HeaderLen: 1, Size: 2}); err == nil {
+	if _, err := small.Get(context.Background(), st, store.Message{ID: "missing", HeaderLen: 1, Size: 2}); err == nil {
 		t.Error("a missing message loaded")
 	}
 }
