@@ -978,6 +978,16 @@ func (c *Conn) handleData(arg string) {
 
 	defer c.reset()
 
+	// bccguard patch (see PATCHES.md): MaxLineLength bounds command lines
+	// only, as it already did for BDAT. A long line of message text is the
+	// backend's to judge: refused mid-DATA here, the rest of the message
+	// could not be read and the connection was lost; the backend can read
+	// on and refuse the message at its end.
+	c.lineLimitReader.LineLimit = 0
+	defer func() {
+		c.lineLimitReader.LineLimit = c.server.MaxLineLength
+	}()
+
 	if c.server.LMTP {
 		c.handleDataLMTP()
 		return

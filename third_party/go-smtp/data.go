@@ -51,6 +51,12 @@ type dataReader struct {
 	r     *bufio.Reader
 	state int
 
+	// pending holds bytes that were held back at the start of a line (a
+	// "." or ".\r") and turned out to be content; they are returned
+	// before anything else is read. (bccguard patch, see PATCHES.md.)
+	pending []byte
+	pendBuf [2]byte
+
 	limited bool
 	n       int64 // Maximum bytes remaining
 }
@@ -80,6 +86,19 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 
 	// Code below is taken from net/textproto with only one modification to
 	// not rewrite CRLF -> LF.
+	//
+	// bccguard patch (see PATCHES.md): the reader is lossless. Apart from
+	// the transparency dot of RFC 5321 4.5.2 (a "." that starts a line and
+	// is followed by more of that line) and the end-of-data line, every
+	// byte is returned, so that the backend sees each bare CR and bare LF
+	// the client sent and can refuse or normalise it:
+	//   - "." then a bare LF at the start of a line keeps its dot (go-smtp
+	//     dropped it: "\r\n.\n" came out as "\r\n\n");
+	//   - "." then a bare CR keeps both (go-smtp dropped both: "\r\n.\rX"
+	//     came out as "\r\nX", the bare CR gone without a trace);
+	//   - a CR after a CR may still begin a CRLF, so "\r\r\n" ends a line
+	//     (go-smtp lost track of the line there, and a "." line after it
+	//     did not end the data).
 
 	// Run data through a simple state machine to
 	// elide leading dots and detect End-of-Data (<CR><LF>.<CR><LF>) line.
@@ -92,6 +111,12 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
+		if len(r.pending) > 0 {
+			b[n] = r.pending[0]
+			r.pending = r.pending[1:]
+			n++
+			continue
+		}
 		var c byte
 		c, err = r.r.ReadByte()
 		if err != nil {
@@ -116,19 +141,32 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 				r.state = stateDotCR
 				continue
 			}
+			if c == '\n' {
+				// A bare LF right after the dot: no dot-stuffing to undo.
+				r.pending = append(r.pendBuf[:0], c)
+				c = '.'
+			}
 			r.state = stateData
 		case stateDotCR:
 			if c == '\n' {
 				r.state = stateEOF
 				continue
 			}
+			// ".", a bare CR, then c: all of it is content.
+			r.pending = append(r.pendBuf[:0], '\r', c)
 			r.state = stateData
+			if c == '\r' {
+				r.state = stateCR
+			}
+			c = '.'
 		case stateCR:
 			if c == '\n' {
 				r.state = stateBeginLine
 				break
 			}
-			r.state = stateData
+			if c != '\r' {
+				r.state = stateData
+			}
 		case stateData:
 			if c == '\r' {
 				r.state = stateCR

@@ -207,18 +207,26 @@ func (p *parser) parseLocalPart() (string, error) {
 	var sb strings.Builder
 
 	if p.acceptByte('"') { // quoted-string
+		// bccguard patch (see PATCHES.md): the quoted-string is returned
+		// as written, quotes and backslashes included. Unquoted, the
+		// mailbox "a@b"@c.example could not be told from a@b@c.example,
+		// nor "u,v"@c.example written back correctly.
+		sb.WriteByte('"')
 		for {
 			ch, ok := p.readByte()
-			switch ch {
-			case '\\':
-				ch, ok = p.readByte()
-			case '"':
-				return sb.String(), nil
-			}
 			if !ok {
 				return "", fmt.Errorf("malformed quoted-string")
 			}
 			sb.WriteByte(ch)
+			switch ch {
+			case '\\':
+				if ch, ok = p.readByte(); !ok {
+					return "", fmt.Errorf("malformed quoted-string")
+				}
+				sb.WriteByte(ch)
+			case '"':
+				return sb.String(), nil
+			}
 		}
 	} else { // dot-string
 		for {

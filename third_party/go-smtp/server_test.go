@@ -818,7 +818,8 @@ func TestServer_smtpSmuggling(t *testing.T) {
 				"Final dot comes after.\r\n",
 				".\r\n",
 			},
-			expected: "This is a message with an SMTP smuggling dot:\r\n\nFinal dot comes after.\r\n",
+			// bccguard patch: the dot is content, kept (go-smtp dropped it).
+			expected: "This is a message with an SMTP smuggling dot:\r\n.\nFinal dot comes after.\r\n",
 		},
 		{
 			name: "<LF>.<CR><LF>",
