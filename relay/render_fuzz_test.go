@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -21,7 +22,7 @@ func FuzzRenderExplode(f *testing.F) {
 	f.Add([]byte("To: undisclosed-recipients:;\r\n\r\n"), "x@example.org")
 	f.Add([]byte("Subject: no separator"), "y@example.org")
 	f.Fuzz(func(t *testing.T, msg []byte, addr string) {
-		if !validMailbox(addr) || !isASCII(addr) || strings.ContainsAny(addr, "\",;:()[]\\") {
+		if mb, err := smtpaddr.Parse(addr, false); err != nil || mb.String() != addr || strings.ContainsAny(addr, "\",;:()[]\\") {
 			return
 		}
 		if _, err := mail.ParseAddress("<" + addr + ">"); err != nil {

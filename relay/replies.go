@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
@@ -39,13 +40,27 @@ var (
 		Message: "Service shutting down, please try again later"}
 	errTooManyAuthFailures = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 		Message: "Too many failed authentication attempts, closing connection"}
-	errBadAddress = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
-		Message: "Bad address syntax"}
-	errBadSender = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
-		Message: "Bad sender address syntax"}
 	errUTF8Needed = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
 		Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
 )
+
+// badAddress is the reply to a MAIL FROM or RCPT TO address smtpaddr
+// refused: 553 (mailbox name not allowed) with 5.1.7 for the sender and
+// 5.1.3 for a recipient, and the reason, which never repeats the address.
+func badAddress(err error, sender bool) *smtp.SMTPError {
+	if errors.Is(err, smtpaddr.ErrNeedsSMTPUTF8) {
+		return errUTF8Needed
+	}
+	reason := "invalid address"
+	var ae *smtpaddr.Error
+	if errors.As(err, &ae) {
+		reason = ae.Reason
+	}
+	if sender {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax: " + reason}
+	}
+	return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax: " + reason}
+}
 
 // maxAuthFailures is how many failed AUTH attempts one connection gets.
 const maxAuthFailures = 3

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -110,14 +110,16 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		return errRelayDenied
 	}
-	if !opts.UTF8 && !isASCII(from) {
-		return errUTF8Needed
-	}
-	if from != "" && !validMailbox(from) {
-		return errBadSender
+	sender := ""
+	if from != "" {
+		mb, err := smtpaddr.Parse(from, opts.UTF8)
+		if err != nil {
+			return badAddress(err, true)
+		}
+		sender = mb.String()
 	}
 	s.env = store.Envelope{
-		Sender:   from,
+		Sender:   sender,
 		Ret:      string(opts.Return),
 		EnvID:    opts.EnvelopeID,
 		Body:     string(opts.Body),
@@ -134,13 +136,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if len(s.env.Recipients) >= s.lst.cfg.Limits.MaxRecipients {
 		return errTooManyRcpts
 	}
-	if !s.env.SMTPUTF8 && !isASCII(to) {
-		return errUTF8Needed
+	mb, err := smtpaddr.Parse(to, s.env.SMTPUTF8)
+	if err != nil {
+		return badAddress(err, false)
 	}
-	if !validMailbox(to) && !strings.EqualFold(to, "postmaster") {
-		return errBadAddress
-	}
-	r := store.Recipient{Addr: to}
+	r := store.Recipient{Addr: mb.String()}
 	for _, n := range opts.Notify {
 		r.Notify = append(r.Notify, string(n))
 	}
@@ -204,20 +204,4 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: held for review as " + id}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// validMailbox is a light check of local@domain; go-smtp has already parsed
-// the path syntax.
-func validMailbox(a string) bool {
-	at := strings.LastIndexByte(a, '@')
-	return at > 0 && at < len(a)-1 && !strings.ContainsAny(a, " \t\r\n<>")
 }
