@@ -3,6 +3,8 @@ package policy
 import (
 	"bytes"
 	"net/netip"
+
+	"github.com/bccguard/bccguard/internal/lineend"
 )
 
 // Input is what the relay saw of one message, handed to the policy at the
@@ -66,6 +68,11 @@ type Client struct {
 // `bccguard policy test` and tests have it: header block, body scan, and
 // the envelope from env or, where env leaves it empty, from the headers.
 func BuildInput(raw []byte, env Envelope, client Client) *Input {
+	// A file's line ends (LF on disk, a bare CR hiding a Cc: in a
+	// Subject:) are read as a listener with bare_newlines: normalize
+	// passes them on: every bare CR and LF ends a line. (With the default,
+	// reject, the relay refuses such a message instead.)
+	raw, _ = lineend.Normalized(raw)
 	hdr := HeaderBlock(raw)
 	sc := NewScanner()
 	sc.Write(raw)

@@ -135,7 +135,7 @@ func fromDomain(fields []rawField) string {
 // the stored Authentication-Results: field.
 //
 // A copy is signed when bccguard changed its header (explode, bcc, a pass
-// that lost its Bcc:) or sign_passed is set, and a key fits its From:
+// that lost its Bcc: or Resent-Bcc:) or sign_passed is set, and a key fits its From:
 // domain. Signing is a first pass over the copy exactly as it will be sent
 // (the body from memory or streamed from the store, never held whole); the
 // second pass, into the DATA command, writes the fields made here and the
@@ -153,7 +153,7 @@ func (d *dkimSide) prepare(ctx context.Context, src *msgSource, dl store.Deliver
 		return o, nil
 	}
 	var keys []dkim.Key
-	if d.signPassed || dl.Rewrite != store.RewritePass || hasField(src.fields, "Bcc") {
+	if d.signPassed || dl.Rewrite != store.RewritePass || hasField(src.fields, "Bcc") || hasField(src.fields, "Resent-Bcc") {
 		if from := fromDomain(src.fields); from != "" {
 			keys = d.keyring.For(from)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/lineend"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -35,9 +36,13 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	defer scan.Close()
 	w := io.MultiWriter(sp, scan)
 
-	// Our own line limit covers BDAT, where go-smtp checks none.
+	// Line ends and line lengths are decided here, once, for DATA and
+	// BDAT alike (go-smtp, patched, hands over every byte the client sent
+	// but the transparency dots): the header reader, the policy, the spool
+	// and so the upstream all see the lines this reader returns.
+	ends := lineend.NewReader(r, lineend.Mode(s.lst.cfg.BareNewlines), lim.MaxLineLength)
 	br := ingestReaders.Get().(*bufio.Reader)
-	br.Reset(&lineLimiter{r: r, max: lim.MaxLineLength})
+	br.Reset(ends)
 	defer func() { br.Reset(nil); ingestReaders.Put(br) }()
 	head, err := readHeaderBlock(br, int(lim.MaxHeaderSize))
 	if err != nil {
@@ -60,6 +65,10 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		return "", policy.Decision{}, err
 	}
 	scan.Close()
+	if ends.Bare() > 0 {
+		srv.metrics.bareNewlines.WithLabelValues(s.lst.cfg.Name, "normalized").Inc()
+		s.log.Info("bare CR or LF made CRLF", "count", ends.Bare())
+	}
 
 	in := srv.policyInput(s, head)
 	in.Size = int64(len(head)) + n
@@ -163,23 +172,26 @@ func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.N
 // do: a malformed line (an mbox "From " line, "To :" in obsolete syntax)
 // would then hide every To:/Cc: below it from the policy. Kept in the block,
 // such a line reaches the policy, which fails closed on what it cannot parse.
+// A line longer than br's buffer is read on (max bounds it).
 func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
 	var buf bytes.Buffer
+	lineStart := 0
 	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			return nil, errLineTooLong
-		}
-		if err != nil && err != io.EOF {
+		chunk, err := br.ReadSlice('\n')
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 			return nil, readErr(err)
 		}
-		if buf.Len()+len(line) > max {
+		if buf.Len()+len(chunk) > max {
 			return nil, errHeaderTooBig
 		}
-		buf.Write(line)
-		if err == io.EOF || isBlankLine(line) {
+		buf.Write(chunk)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF || isBlankLine(buf.Bytes()[lineStart:]) {
 			return buf.Bytes(), nil
 		}
+		lineStart = buf.Len()
 	}
 }
 
@@ -214,31 +226,6 @@ func copyBody(w io.Writer, br *bufio.Reader) (int64, error) {
 			return n, readErr(rerr)
 		}
 	}
-}
-
-// lineLimiter fails a read once a line exceeds max octets.
-type lineLimiter struct {
-	r   io.Reader
-	max int
-	cur int
-}
-
-func (l *lineLimiter) Read(b []byte) (int, error) {
-	n, err := l.r.Read(b)
-	if l.max <= 0 {
-		return n, err
-	}
-	for _, c := range b[:n] {
-		if c == '\n' {
-			l.cur = 0
-			continue
-		}
-		l.cur++
-		if l.cur > l.max {
-			return 0, errLineTooLong
-		}
-	}
-	return n, err
 }
 
 // receivedHeader is the trace field of RFC 5321 4.4. It names no recipient

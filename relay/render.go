@@ -50,7 +50,7 @@ func writeCopy(w io.Writer, src *msgSource, body io.Reader, d store.Delivery, o 
 // writeHeader writes the fields with the edits of the delivery's rewrite.
 // Every field it does not edit is written byte for byte.
 //
-//   - pass: Bcc: removed.
+//   - pass: Bcc: and Resent-Bcc: removed.
 //   - explode: To: shows only the delivery's recipient (with the display
 //     name the original gave them); Cc: and Bcc: removed.
 //   - bcc: To: undisclosed-recipients:; Cc: and Bcc: removed.
@@ -85,7 +85,7 @@ func writeHeaderWith(w io.Writer, fields []rawField, d store.Delivery, o copyOpt
 	endsLine := true // whether what was written so far ends with a line end
 	for _, f := range fields {
 		switch {
-		case f.is("Bcc"):
+		case isBlind(f):
 			continue
 		case to != "" && (f.is("To") || f.is("Cc")):
 			if !placed {
@@ -135,7 +135,7 @@ func newTo(fields []rawField, d store.Delivery, names *visibleNames) (string, er
 
 // changedFields lists (lowercased) the fields whose instances differ
 // between the stored header and the delivery's copy (to is newTo's
-// result): Bcc: whenever there was one; for explode and bcc, Cc: when
+// result): Bcc: and Resent-Bcc: whenever there was one; for explode and bcc, Cc: when
 // there was one and To: unless the new To: is byte for byte the only
 // original one; Authentication-Results: when one claiming authservID is
 // dropped.
@@ -144,8 +144,8 @@ func changedFields(fields []rawField, to, authservID string) map[string]bool {
 	var tos [][]byte
 	for _, f := range fields {
 		switch {
-		case f.is("Bcc"):
-			changed["bcc"] = true
+		case isBlind(f):
+			changed[strings.ToLower(f.name)] = true
 		case f.is("Cc") && to != "":
 			changed["cc"] = true
 		case f.is("To"):
@@ -159,6 +159,10 @@ func changedFields(fields []rawField, to, authservID string) map[string]bool {
 	}
 	return changed
 }
+
+// isBlind reports whether f is a blind-copy field, which never leaves:
+// Bcc and Resent-Bcc (RFC 5322 3.6.3, 3.6.6).
+func isBlind(f rawField) bool { return f.is("Bcc") || f.is("Resent-Bcc") }
 
 // keepSignature reports whether an original DKIM-Signature field still
 // holds in the copy: it does unless its h= covers a changed field. Such a

@@ -193,6 +193,9 @@ func (s *session) Data(r io.Reader) error {
 			reason = fmt.Sprintf("%d", reply.Code)
 		}
 		s.srv.metrics.rejected.WithLabelValues(reason).Inc()
+		if reply == errBareCR || reply == errBareLF {
+			s.srv.metrics.bareNewlines.WithLabelValues(s.lst.cfg.Name, "rejected").Inc()
+		}
 		if reply.Code >= 400 && !isSMTPErr(err) {
 			s.log.Error("message not accepted", "err", err, "reply", reply.Code)
 		} else {
