@@ -8,7 +8,6 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -112,132 +111,32 @@ func (s *countingSink) waitCount(t testing.TB, n int64, timeout time.Duration) t
 	}
 }
 
-// postfixRelay is a throwaway Postfix instance configured as a plain relay
-// to the sink: its own config and queue directories in a temporary folder,
-// smtpd on a loopback port of its own, no local delivery.
-type postfixRelay struct {
-	dir  string
-	Addr string
-}
-
 // PostfixDirEnv names a file into which the benchmark writes the throwaway
 // Postfix's config directory, so that scripts/bench.sh can stop it even if
 // the test process is killed.
 const PostfixDirEnv = "BCCGUARD_BENCH_POSTFIX_DIR_FILE"
 
-func startPostfix(t testing.TB, sinkAddr string) *postfixRelay {
+// startPostfix is the throwaway stock Postfix relay the benchmark measures
+// bccguard against, relaying to the sink, with its queue on the same disk
+// as bccguard's data folder.
+func startPostfix(t testing.TB, sinkAddr string) *harness.PostfixRelay {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the Postfix peer needs root (postfix start); run `make bench` as root")
-	}
-	bin := harness.Tool(t, "postfix")
-	// A folder the postfix user can traverse, on the same disk as
-	// bccguard's data folder.
-	dir, err := os.MkdirTemp(benchTmp(t), "bench-postfix-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	p := &postfixRelay{dir: dir}
-	conf, queue, data := filepath.Join(dir, "conf"), filepath.Join(dir, "queue"), filepath.Join(dir, "data")
-	for _, d := range []string{conf, queue, data} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := exec.Command("chown", "postfix", data).Run(); err != nil {
-		t.Fatalf("chown postfix %s: %v", data, err)
-	}
-	port := harness.FreePort(t)
-	p.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-	mainCF := fmt.Sprintf(`# throwaway relay for the bccguard benchmark
-compatibility_level = 3.6
-config_directory = %[1]s
-queue_directory = %[2]s
-data_directory = %[3]s
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = postfix-bench.localdomain
-mydomain = localdomain
-myorigin = $myhostname
-mydestination =
-local_transport = error:local delivery is disabled
-alias_maps =
-alias_database =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [%[4]s]:%[5]s
-message_size_limit = 52428800
-default_process_limit = 100
-smtputf8_enable = no
-biff = no
-maillog_file_prefixes = /var, /dev/stdout, %[6]s
-maillog_file = %[6]s/maillog
-`, conf, queue, data, hostOf(sinkAddr), portOf(sinkAddr), dir)
-	masterCF := fmt.Sprintf(`127.0.0.1:%d inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-`, port)
-	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(masterCF), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if f := os.Getenv(PostfixDirEnv); f != "" {
-		os.WriteFile(f, []byte(conf+"\n"), 0o644)
-	}
-	// Stopped in every case, even when the start half failed.
-	t.Cleanup(func() {
-		out, err := exec.Command(bin, "-c", conf, "stop").CombinedOutput()
-		if err != nil && !strings.Contains(string(out), "not running") {
-			t.Logf("postfix -c %s stop: %v\n%s", conf, err, out)
-		}
-		if f := os.Getenv(PostfixDirEnv); f != "" {
-			os.Remove(f)
-		}
-		os.RemoveAll(dir)
+	f := os.Getenv(PostfixDirEnv)
+	p := harness.StartPostfixRelay(t, harness.PostfixOptions{
+		Parent:    benchTmp(t),
+		Relayhost: sinkAddr,
+		BeforeStart: func(conf string) {
+			if f != "" {
+				os.WriteFile(f, []byte(conf+"\n"), 0o644)
+			}
+		},
 	})
-	if out, err := exec.Command(bin, "-c", conf, "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "maillog"))
-		t.Fatalf("postfix -c %s start: %v\n%s\n%s", conf, err, out, log)
+	if f != "" {
+		t.Cleanup(func() { os.Remove(f) })
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", p.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postfix does not listen on %s: %v", p.Addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return p
 }
 
-func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
-func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 var tmpOnce struct {
 	sync.Once
