@@ -137,7 +137,6 @@ func startPostfix(t testing.TB, sinkAddr string) *harness.PostfixRelay {
 	return p
 }
 
-
 var tmpOnce struct {
 	sync.Once
 	dir string
