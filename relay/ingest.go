@@ -1,12 +1,9 @@
 package relay
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/bccguard/bccguard/config"
@@ -36,15 +33,9 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	defer scan.Close()
 	w := io.MultiWriter(sp, scan)
 
-	// Line ends and line lengths are decided here, once, for DATA and
-	// BDAT alike (go-smtp, patched, hands over every byte the client sent
-	// but the transparency dots): the header reader, the policy, the spool
-	// and so the upstream all see the lines this reader returns.
-	ends := lineend.NewReader(r, lineend.Mode(s.lst.cfg.BareNewlines), lim.MaxLineLength)
-	br := ingestReaders.Get().(*bufio.Reader)
-	br.Reset(ends)
-	defer func() { br.Reset(nil); ingestReaders.Put(br) }()
-	head, err := readHeaderBlock(br, int(lim.MaxHeaderSize))
+	content := newContentReader(r, lineend.Mode(s.lst.cfg.BareNewlines), lim.MaxLineLength)
+	defer content.release()
+	head, err := content.header(int(lim.MaxHeaderSize))
 	if err != nil {
 		return "", policy.Decision{}, err
 	}
@@ -60,14 +51,14 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if _, err := w.Write(head); err != nil {
 		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
-	n, err := copyBody(w, br)
+	n, err := content.body(w)
 	if err != nil {
 		return "", policy.Decision{}, err
 	}
 	scan.Close()
-	if ends.Bare() > 0 {
+	if bare := content.bare(); bare > 0 {
 		srv.metrics.bareNewlines.WithLabelValues(s.lst.cfg.Name, "normalized").Inc()
-		s.log.Info("bare CR or LF made CRLF", "count", ends.Bare())
+		s.log.Info("bare CR or LF made CRLF", "count", bare)
 	}
 
 	in := srv.policyInput(s, head)
@@ -162,69 +153,6 @@ func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.N
 		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewriteBcc}}, nil
 	default:
 		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewritePass}}, nil
-	}
-}
-
-// readHeaderBlock reads the header block, up to and including the empty
-// line that ends it (or the end of the message), bounded by max bytes.
-//
-// It does not stop early at a line that is not a header field, as some MTAs
-// do: a malformed line (an mbox "From " line, "To :" in obsolete syntax)
-// would then hide every To:/Cc: below it from the policy. Kept in the block,
-// such a line reaches the policy, which fails closed on what it cannot parse.
-// A line longer than br's buffer is read on (max bounds it).
-func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
-	var buf bytes.Buffer
-	lineStart := 0
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-			return nil, readErr(err)
-		}
-		if buf.Len()+len(chunk) > max {
-			return nil, errHeaderTooBig
-		}
-		buf.Write(chunk)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err == io.EOF || isBlankLine(buf.Bytes()[lineStart:]) {
-			return buf.Bytes(), nil
-		}
-		lineStart = buf.Len()
-	}
-}
-
-func isBlankLine(l []byte) bool {
-	return len(l) == 1 && l[0] == '\n' || len(l) == 2 && l[0] == '\r' && l[1] == '\n'
-}
-
-// ingestReaders recycles the 32 KiB reader each DATA reads through:
-// allocated per message, such buffers were most of the garbage a small
-// message left behind.
-var ingestReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
-
-// copyBody streams the rest of the message into the spool, a buffer at a
-// time straight out of br (no second buffer).
-func copyBody(w io.Writer, br *bufio.Reader) (int64, error) {
-	var n int64
-	for {
-		// Peek fills the buffer (or stops at the end or an error) and
-		// returns it without copying.
-		b, rerr := br.Peek(br.Size())
-		if len(b) > 0 {
-			if _, err := w.Write(b); err != nil {
-				return n, fmt.Errorf("spool: %w", err)
-			}
-			n += int64(len(b))
-			_, _ = br.Discard(len(b))
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil && rerr != bufio.ErrBufferFull {
-			return n, readErr(rerr)
-		}
 	}
 }
 

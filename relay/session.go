@@ -110,13 +110,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		return errRelayDenied
 	}
-	sender := ""
-	if from != "" {
-		mb, err := smtpaddr.Parse(from, opts.UTF8)
-		if err != nil {
-			return badAddress(err, true)
-		}
-		sender = mb.String()
+	sender, err := envelopeAddr(from, opts.UTF8, true)
+	if err != nil {
+		return err
 	}
 	s.env = store.Envelope{
 		Sender:   sender,
@@ -136,11 +132,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if len(s.env.Recipients) >= s.lst.cfg.Limits.MaxRecipients {
 		return errTooManyRcpts
 	}
-	mb, err := smtpaddr.Parse(to, s.env.SMTPUTF8)
+	addr, err := envelopeAddr(to, s.env.SMTPUTF8, false)
 	if err != nil {
-		return badAddress(err, false)
+		return err
 	}
-	r := store.Recipient{Addr: mb.String()}
+	r := store.Recipient{Addr: addr}
 	for _, n := range opts.Notify {
 		r.Notify = append(r.Notify, string(n))
 	}
@@ -207,4 +203,20 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: held for review as " + id}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
+}
+
+// envelopeAddr parses a MAIL FROM (sender) or RCPT TO path as go-smtp
+// (patched) hands it over, as the client wrote it, and returns the form
+// bccguard stores, logs and gives the policy; the upstream writer quotes it
+// back (smtpaddr.Wire). An address it refuses gets its 553 reply. The
+// null sender "" stays "".
+func envelopeAddr(path string, utf8, sender bool) (string, error) {
+	if path == "" && sender {
+		return "", nil
+	}
+	mb, err := smtpaddr.Parse(path, utf8)
+	if err != nil {
+		return "", badAddress(err, sender)
+	}
+	return mb.String(), nil
 }

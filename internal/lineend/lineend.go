@@ -44,7 +44,9 @@ func (e *LineTooLongError) Error() string {
 }
 
 // Reader applies a Mode, and a line length bound, to message content. The
-// line length is counted without the CRLF that ends the line.
+// line length is counted without the CRLF that ends the line. Content that
+// does not end in a line end (possible with BDAT) gets a CRLF at its end in
+// either mode: the upstream's DATA could not carry it otherwise.
 type Reader struct {
 	src     io.Reader
 	mode    Mode
@@ -58,6 +60,10 @@ type Reader struct {
 	obuf  []byte // Normalize: what it became
 	out   []byte // the part of obuf not yet returned
 	ended bool   // src reported an error (io.EOF included)
+	// mid is whether the content so far ends inside a line; tail is the
+	// CRLF still to return after it at the end.
+	mid  bool
+	tail []byte
 }
 
 // NewReader returns a Reader over src. maxLine 0 leaves lines unbounded.
@@ -80,16 +86,34 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	if r.ended {
+		n := copy(p, r.tail)
+		r.tail = r.tail[n:]
+		if len(r.tail) == 0 {
+			return n, io.EOF
+		}
+		return n, nil
+	}
 	n, err := r.src.Read(p)
 	if cerr := r.check(p[:n]); cerr != nil {
 		r.err = cerr
 		return 0, cerr
+	}
+	if n > 0 {
+		r.mid = p[n-1] != '\n'
 	}
 	if err == io.EOF && r.cr {
 		// The content ended on a CR: no LF can follow it.
 		r.bare++
 		r.err = ErrBareCR
 		return 0, r.err
+	}
+	if err == io.EOF && r.mid {
+		// The last line has no line end (BDAT allows that; DATA to the
+		// upstream cannot carry it): it gets its CRLF here, so that
+		// everything downstream sees what will go out.
+		r.ended, r.tail = true, []byte("\r\n")
+		return n, nil
 	}
 	return n, err
 }
@@ -153,11 +177,20 @@ func (r *Reader) readNormalize(p []byte) (int, error) {
 			r.err = cerr
 			return 0, cerr
 		}
+		if len(r.out) > 0 {
+			r.mid = r.out[len(r.out)-1] != '\n'
+		}
 		if err != nil {
-			if r.cr {
+			switch {
+			case r.cr:
 				// The content ended on a CR: a bare one.
 				r.cr = false
 				r.bare++
+				r.out = append(r.out, '\r', '\n')
+				r.obuf = r.out
+			case r.mid && err == io.EOF:
+				// No line end after the last line: one is added, as
+				// in Reject mode.
 				r.out = append(r.out, '\r', '\n')
 				r.obuf = r.out
 			}
