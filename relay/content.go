@@ -103,4 +103,3 @@ func copyBody(w io.Writer, br *bufio.Reader) (int64, error) {
 		}
 	}
 }
-

@@ -297,7 +297,9 @@ type captureBackend struct {
 	rcpt string
 }
 
-func (b *captureBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return &captureSession{b: b}, nil }
+func (b *captureBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &captureSession{b: b}, nil
+}
 
 func (b *captureBackend) last() ([]byte, string) {
 	b.mu.Lock()
