@@ -24,6 +24,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay"
+	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 	"github.com/bccguard/bccguard/tests/harness"
@@ -157,6 +158,7 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	if _, err := review.New(review.Options{Store: st, Config: cfg.Quarantine, Logger: log, Registerer: rec, Hostname: "relay.test"}); err != nil {
 		t.Fatal(err)
 	}
+	admin.NewGuard(admin.GuardOptions{Registerer: rec}) // cmd/bccguard wires one for the admin listener
 	names := map[string]bool{"bccguard_build_info": true} // cmd/bccguard
 	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
 	for _, c := range rec.cs {
