@@ -132,11 +132,8 @@ func (r *Reader) check(b []byte) error {
 			i++
 			continue
 		}
-		j := bytes.IndexAny(b[i:], "\r\n")
-		if j < 0 {
-			j = len(b) - i
-		}
-		if err := r.grow(j); err != nil {
+		j, err := r.run(b[i:])
+		if err != nil {
 			return err
 		}
 		i += j
@@ -153,12 +150,18 @@ func (r *Reader) check(b []byte) error {
 	return nil
 }
 
-func (r *Reader) grow(n int) error {
-	r.line += n
-	if r.maxLine > 0 && r.line > r.maxLine {
-		return &LineTooLongError{Max: r.maxLine}
+// run is the length of the text at the start of b, up to a CR or LF, and
+// counts it into the current line (failing once that is over the bound).
+func (r *Reader) run(b []byte) (int, error) {
+	j := bytes.IndexAny(b, "\r\n")
+	if j < 0 {
+		j = len(b)
 	}
-	return nil
+	r.line += j
+	if r.maxLine > 0 && r.line > r.maxLine {
+		return j, &LineTooLongError{Max: r.maxLine}
+	}
+	return j, nil
 }
 
 func (r *Reader) readNormalize(p []byte) (int, error) {
@@ -222,11 +225,8 @@ func (r *Reader) normalize(b []byte) error {
 			}
 			continue
 		}
-		j := bytes.IndexAny(b[i:], "\r\n")
-		if j < 0 {
-			j = len(b) - i
-		}
-		if err := r.grow(j); err != nil {
+		j, err := r.run(b[i:])
+		if err != nil {
 			return err
 		}
 		r.obuf = append(r.obuf, b[i:i+j]...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,19 +29,31 @@ policy:
     - {name: all, when: "true", action: pass}
 `
 
-// smuggling is each way a client may try to end the data early for a
-// receiver that ends lines at a bare CR or LF (SEC Consult, 2023), with a
-// second transaction behind it.
-var smuggling = []struct {
+// bareForm is message content with a bare line end in it.
+type bareForm struct {
 	name    string
 	content string // DATA content, before the end marker
 	bdat    bool   // sent as one BDAT LAST chunk instead
-}{
+}
+
+// smuggling is each way a client may try to end the data early for a
+// receiver that ends lines at a bare CR or LF (SEC Consult, 2023), with a
+// second transaction behind it.
+var smuggling = []bareForm{
 	{name: "CR.CR", content: "Subject: cr-dot-cr\r\n\r\nhello\r.\rMAIL FROM:<admin@bank.example>\r\nRCPT TO:<victim@c.example>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n"},
 	{name: "CRLF.LF", content: "Subject: crlf-dot-lf\r\n\r\nhello\r\n.\nMAIL FROM:<admin@bank.example>\r\nRCPT TO:<victim@c.example>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n"},
 	{name: "LF.CRLF", content: "Subject: lf-dot-crlf\r\n\r\nhello\n.\r\nMAIL FROM:<admin@bank.example>\r\nRCPT TO:<victim@c.example>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n"},
 	{name: "CRLF.CR", content: "Subject: crlf-dot-cr\r\n\r\nhello\r\n.\rMAIL FROM:<admin@bank.example>\r\nRCPT TO:<victim@c.example>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n"},
 	{name: "BDAT CR.CR", content: "Subject: bdat\r\n\r\nw\r.\r.end\rMAIL FROM:<admin@bank.example>\r\n", bdat: true},
+}
+
+// bareForms are the smuggling forms and two more bare line ends: a Bcc:
+// hidden behind a CR in the header, and a "." line ended by a bare LF.
+func bareForms() []bareForm {
+	return append(slices.Clone(smuggling),
+		bareForm{name: "Bcc behind a bare CR", content: "Subject: x\rBcc: v5@secret.example\r\nTo: ann@example.com\r\n\r\nbody\r\n"},
+		bareForm{name: "dot and bare LF", content: "Subject: dot-lf\r\n\r\na\r\n.\nb\r\n"},
+	)
 }
 
 // transact runs MAIL, RCPT and DATA (or one BDAT LAST chunk) on c and
@@ -104,18 +117,7 @@ func TestBareLineEndsRefusedByDefault(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewSink(t)
 	r := harness.Start(t, passAll, harness.WithUpstream(sink.Addr()))
-	forms := append(smuggling[:len(smuggling):len(smuggling)],
-		struct {
-			name    string
-			content string
-			bdat    bool
-		}{name: "Bcc behind a bare CR", content: "Subject: x\rBcc: v5@secret.example\r\nTo: ann@example.com\r\n\r\nbody\r\n"},
-		struct {
-			name    string
-			content string
-			bdat    bool
-		}{name: "dot and bare LF", content: "Subject: dot-lf\r\n\r\na\r\n.\nb\r\n"},
-	)
+	forms := bareForms()
 	c := harness.DialRaw(t, r.Addr(), "")
 	c.Expect("EHLO "+harness.ClientHelo, 250, "")
 	for _, f := range forms {
@@ -155,18 +157,7 @@ listeners:
     auth: false
     bare_newlines: normalize
 `, harness.WithUpstream(sink.Addr()), harness.InDir(dir))
-	forms := append(smuggling[:len(smuggling):len(smuggling)],
-		struct {
-			name    string
-			content string
-			bdat    bool
-		}{name: "Bcc behind a bare CR", content: "Subject: x\rBcc: v5@secret.example\r\nTo: ann@example.com\r\n\r\nbody\r\n"},
-		struct {
-			name    string
-			content string
-			bdat    bool
-		}{name: "dot and bare LF", content: "Subject: dot-lf\r\n\r\na\r\n.\nb\r\n"},
-	)
+	forms := bareForms()
 	want := 0
 	for _, listener := range []string{"smtp", "tls"} {
 		c := harness.DialRaw(t, r.AddrOf(listener), "")
