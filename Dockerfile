@@ -31,6 +31,8 @@ ARG BINARY=build
 FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces go-smtp with the patched copy in third_party (see its PATCHES.md).
+COPY third_party ./third_party
 RUN go mod download
 COPY . .
 ARG VERSION=dev

@@ -39,6 +39,7 @@ vet:
 
 test: test-deps vet
 	$(GO) test -count=1 -timeout 20m $(GOTESTFLAGS) ./...
+	cd third_party/go-smtp && $(GO) vet . && $(GO) test -count=1 $(GOTESTFLAGS) .
 
 bench:
 	GO=$(GO) bash scripts/bench.sh

@@ -21,6 +21,9 @@ func TestDefaults(t *testing.T) {
 	if *l.Auth || l.Limits.MaxMessageSize != 50<<20 || len(l.AllowNetworks) != 2 {
 		t.Errorf("default listener settings = %+v", l)
 	}
+	if l.BareNewlines != "reject" || l.Limits.MaxLineLength != 1<<20 {
+		t.Errorf("default bare_newlines %q, max_line_length %d; want reject (the safe choice) and 1 MiB", l.BareNewlines, l.Limits.MaxLineLength)
+	}
 	if !*c.Log.RedactAddresses {
 		t.Error("addresses must be redacted in logs by default")
 	}
@@ -82,6 +85,7 @@ func TestErrorsHaveLines(t *testing.T) {
 		{"duplicate listener", "listeners:\n  - name: a\n    address: 127.0.0.1:25\n  - name: a\n    address: 127.0.0.1:26\n", "t.yaml:4: listener name"},
 		{"yaml syntax", "listeners: [\n", "t.yaml:"},
 		{"short lines", "listeners:\n  - address: 127.0.0.1:25\n    limits: {max_line_length: 80}\n", "t.yaml:3: listener listener1: max_line_length"},
+		{"bad bare_newlines", "listeners:\n  - address: 127.0.0.1:25\n    bare_newlines: allow\n", "t.yaml:3: listener listener1: bare_newlines must be reject or normalize"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 
+	"github.com/bccguard/bccguard/internal/lineend"
 	"github.com/bccguard/bccguard/internal/mailhdr"
 )
 
@@ -87,6 +88,11 @@ func (p *Policy) BuildInput(raw []byte, env Envelope, client Client) *Input {
 }
 
 func buildInput(raw []byte, env Envelope, client Client, opts ScanOptions) *Input {
+	// A file's line ends (LF on disk, a bare CR hiding a Cc: in a
+	// Subject:) are read as a listener with bare_newlines: normalize
+	// passes them on: every bare CR and LF ends a line. (With the default,
+	// reject, the relay refuses such a message instead.)
+	raw, _ = lineend.Normalized(raw)
 	hdr := HeaderBlock(raw)
 	in := &Input{
 		Listener:   client.Listener,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/relay/dsn"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -51,8 +52,14 @@ func (s *Server) bounce(ctx context.Context, msg store.Message, failed []failure
 		if !dsn.ShouldNotify(f.rcpt.Notify, "failed") {
 			continue
 		}
+		// Final-Recipient is an RFC 822 address: quoted where it must be
+		// ("a@b"@c.example, not a@b@c.example), as it went upstream.
+		addr, err := smtpaddr.Wire(f.rcpt.Addr)
+		if err != nil {
+			addr = f.rcpt.Addr // an address that was never sendable
+		}
 		rs := dsn.RecipientStatus{
-			Addr:        f.rcpt.Addr,
+			Addr:        addr,
 			ORcpt:       f.rcpt.ORcpt,
 			Action:      "failed",
 			RemoteMTA:   s.delivery.up.host(),

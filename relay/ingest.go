@@ -1,15 +1,13 @@
 package relay
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/lineend"
 	"github.com/bccguard/bccguard/internal/mailhdr"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/rewrite"
@@ -31,11 +29,9 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
 
-	// Our own line limit covers BDAT, where go-smtp checks none.
-	br := ingestReaders.Get().(*bufio.Reader)
-	br.Reset(&lineLimiter{r: r, max: lim.MaxLineLength})
-	defer func() { br.Reset(nil); ingestReaders.Put(br) }()
-	head, err := readHeaderBlock(br, int(lim.MaxHeaderSize))
+	content := newContentReader(r, lineend.Mode(s.lst.cfg.BareNewlines), lim.MaxLineLength)
+	defer content.release()
+	head, err := content.header(int(lim.MaxHeaderSize))
 	if err != nil {
 		return "", policy.Decision{}, err
 	}
@@ -60,11 +56,15 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if _, err := w.Write(head); err != nil {
 		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
-	n, err := copyBody(w, br)
+	n, err := content.body(w)
 	if err != nil {
 		return "", policy.Decision{}, err
 	}
 	scan.Close()
+	if bare := content.bare(); bare > 0 {
+		srv.metrics.bareNewlines.WithLabelValues(s.lst.cfg.Name, "normalized").Inc()
+		s.log.Info("bare CR or LF made CRLF", "count", bare)
+	}
 
 	in.Size = int64(len(head)) + n
 	in.Body = scan.Result()
@@ -180,92 +180,6 @@ func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.N
 	default:
 		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewritePass}}, nil
 	}
-}
-
-// readHeaderBlock reads the header block, up to and including the empty
-// line that ends it (or the end of the message), bounded by max bytes.
-//
-// It does not stop early at a line that is not a header field, as some MTAs
-// do: a malformed line (an mbox "From " line, "To :" in obsolete syntax)
-// would then hide every To:/Cc: below it from the policy. Kept in the block,
-// such a line reaches the policy, whose reader (mailhdr) reads the fields
-// around it.
-func readHeaderBlock(br *bufio.Reader, max int) ([]byte, error) {
-	var buf bytes.Buffer
-	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			return nil, errLineTooLong
-		}
-		if err != nil && err != io.EOF {
-			return nil, readErr(err)
-		}
-		if buf.Len()+len(line) > max {
-			return nil, errHeaderTooBig
-		}
-		buf.Write(line)
-		if err == io.EOF || isBlankLine(line) {
-			return buf.Bytes(), nil
-		}
-	}
-}
-
-func isBlankLine(l []byte) bool {
-	return len(l) == 1 && l[0] == '\n' || len(l) == 2 && l[0] == '\r' && l[1] == '\n'
-}
-
-// ingestReaders recycles the 32 KiB reader each DATA reads through:
-// allocated per message, such buffers were most of the garbage a small
-// message left behind.
-var ingestReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
-
-// copyBody streams the rest of the message into the spool, a buffer at a
-// time straight out of br (no second buffer).
-func copyBody(w io.Writer, br *bufio.Reader) (int64, error) {
-	var n int64
-	for {
-		// Peek fills the buffer (or stops at the end or an error) and
-		// returns it without copying.
-		b, rerr := br.Peek(br.Size())
-		if len(b) > 0 {
-			if _, err := w.Write(b); err != nil {
-				return n, fmt.Errorf("spool: %w", err)
-			}
-			n += int64(len(b))
-			_, _ = br.Discard(len(b))
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil && rerr != bufio.ErrBufferFull {
-			return n, readErr(rerr)
-		}
-	}
-}
-
-// lineLimiter fails a read once a line exceeds max octets.
-type lineLimiter struct {
-	r   io.Reader
-	max int
-	cur int
-}
-
-func (l *lineLimiter) Read(b []byte) (int, error) {
-	n, err := l.r.Read(b)
-	if l.max <= 0 {
-		return n, err
-	}
-	for _, c := range b[:n] {
-		if c == '\n' {
-			l.cur = 0
-			continue
-		}
-		l.cur++
-		if l.cur > l.max {
-			return 0, errLineTooLong
-		}
-	}
-	return n, err
 }
 
 // receivedHeader is bccguard's trace field for the message (see

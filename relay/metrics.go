@@ -14,6 +14,7 @@ type metrics struct {
 	rejected      *prometheus.CounterVec
 	receivedBytes prometheus.Counter
 	authFailures  *prometheus.CounterVec
+	bareNewlines  *prometheus.CounterVec
 	dataSeconds   prometheus.Histogram
 	decisions     *prometheus.CounterVec
 	deliveries    *prometheus.CounterVec
@@ -42,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bccguard_auth_failures_total", Help: "Failed SMTP AUTH attempts, by listener.",
 		}, []string{"listener"}),
+		bareNewlines: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bccguard_bare_newline_messages_total",
+			Help: "Messages with a bare CR or LF in their content, by listener and what was done (rejected, or normalized to CRLF).",
+		}, []string{"listener", "action"}),
 		dataSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "bccguard_data_duration_seconds", Help: "Time from DATA to the final reply, including the durable commit.",
 			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
@@ -63,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "bccguard_upstream_up", Help: "1 if the last attempt to reach the upstream connected, else 0.",
 		}),
 	}
-	reg.MustRegister(m.connections, m.refused, m.accepted, m.rejected, m.receivedBytes, m.authFailures,
+	reg.MustRegister(m.connections, m.refused, m.accepted, m.rejected, m.receivedBytes, m.authFailures, m.bareNewlines,
 		m.dataSeconds, m.decisions, m.deliveries, m.deliverySecs, m.dsns, m.upstreamUp)
 	return m
 }

@@ -105,6 +105,8 @@ func (s *Server) initOps(reg prometheus.Registerer) error {
 		s.metrics.connections.WithLabelValues(l.Name)
 		s.metrics.accepted.WithLabelValues(l.Name)
 		s.metrics.authFailures.WithLabelValues(l.Name)
+		s.metrics.bareNewlines.WithLabelValues(l.Name, "rejected")
+		s.metrics.bareNewlines.WithLabelValues(l.Name, "normalized")
 	}
 	for _, rc := range [][2]string{{"delivered", "2xx"}, {"deferred", "4xx"}, {"deferred", "network"},
 		{"bounced", "5xx"}, {"expired", "4xx"}, {"expired", "network"}} {

@@ -448,6 +448,11 @@ func TestRedactText(t *testing.T) {
 		{"to bob@example.net.", "bob@example.net"},
 		{`550 "john doe"@example.net unknown`, "doe"},
 		{"Bücher@münchen.example, x@y.example", "münchen"},
+		{`550 <"zq \"x\""@qq.example>: rejected`, "zq"},
+		{`550 <"victim@evil.example"@c.example>`, "evil"},
+		{"550 <victim@evil.example@c.example>", "c.example"},
+		{"550 <lit@[192.0.2.77]> unknown", "192.0.2.77"},
+		{"550 <v6@[IPv6:2001:db8::7]> unknown", "2001:db8"},
 	} {
 		out := s.redactText(tc.in)
 		if strings.Contains(out, tc.leak) || strings.Count(out, "addr:") == 0 {

@@ -7,10 +7,13 @@ import (
 )
 
 // addrLike matches what looks like a mail address inside free text, such as
-// an upstream's "550 5.1.1 <bob@example.net>: Recipient address rejected":
-// a local part (quoted, or a run without spaces and delimiters), "@", and a
-// domain that does not end in a dot (so the full stop of a sentence stays).
-var addrLike = regexp.MustCompile(`(?:"[^"\r\n]*"|[^\s<>()\[\]",;:@]+)@[^\s<>()\[\]",;:@]*[^\s<>()\[\]",;:@.]`)
+// an upstream's "550 5.1.1 <bob@example.net>: Recipient address rejected",
+// in every form the relay accepts (internal/smtpaddr): a local part that is
+// quoted (with escapes: "a \"b\"") or a run without spaces and delimiters
+// (which may hold "@", as the unquoted form of "a@b"@c.example does), "@",
+// and an address literal ([192.0.2.1], [IPv6:...]) or a domain that does not
+// end in a dot (so the full stop of a sentence stays).
+var addrLike = regexp.MustCompile(`(?:"(?:[^"\\\r\n]|\\.)*"|[^\s<>()\[\]",;:]+)@(?:\[[^\]\s]*\]|[^\s<>()\[\]",;:@]*[^\s<>()\[\]",;:@.])`)
 
 // redactText replaces every address in text with its redaction token, for
 // log fields that carry text from elsewhere (upstream replies, library

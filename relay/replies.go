@@ -7,6 +7,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/lineend"
+	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/relay/limit"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -22,10 +24,13 @@ var (
 		Message: "Message too big for this relay"}
 	errHeaderTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 		Message: "Message header block too big for this relay"}
-	// RFC 5321 4.5.3.1.4 names the reply "500 Line too long"; the stream
-	// cannot be resynchronised after it, so the connection is closed.
-	errLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 0},
-		Message: "Line too long, closing connection"}
+	// A bare CR or LF in DATA or BDAT where the listener's bare_newlines
+	// is reject: refused at the end of the data, as Postfix's
+	// smtpd_forbid_bare_newline = reject does; the session goes on.
+	errBareCR = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Message refused: it contains a bare CR (a carriage return not followed by a line feed); SMTP lines must end in CRLF (RFC 5321 2.3.8)"}
+	errBareLF = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Message refused: it contains a bare LF (a line feed not after a carriage return); SMTP lines must end in CRLF (RFC 5321 2.3.8)"}
 	errTooManyRcpts = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
 		Message: "Too many recipients"}
 	errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
@@ -40,10 +45,6 @@ var (
 		Message: "Service shutting down, please try again later"}
 	errTooManyAuthFailures = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 		Message: "Too many failed authentication attempts, closing connection"}
-	errBadAddress = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
-		Message: "Bad address syntax"}
-	errBadSender = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
-		Message: "Bad sender address syntax"}
 	errUTF8Needed = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
 		Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
 	// RFC 5321 3.3: MAIL inside a transaction is out of sequence (Postfix
@@ -74,8 +75,39 @@ func rateLimitReply(err error) *smtp.SMTPError {
 var errRateUnavailable = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 	Message: "Rate limits cannot be checked now, please try again later"}
 
+// lineTooLong is the reply to a message with a line over max_line_length,
+// at the end of the data (so the session goes on). RFC 5321 4.5.3.1.6
+// allows a server to refuse text lines over 1000 octets.
+func lineTooLong(max int) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: fmt.Sprintf("Message refused: a line is longer than %d octets; wrap long lines (RFC 5322 allows 998)", max)}
+}
+
+// badAddress is the reply to a MAIL FROM or RCPT TO address smtpaddr
+// refused: 553 (mailbox name not allowed) with 5.1.7 for the sender and
+// 5.1.3 for a recipient, and the reason, which never repeats the address.
+func badAddress(err error, sender bool) *smtp.SMTPError {
+	if errors.Is(err, smtpaddr.ErrNeedsSMTPUTF8) {
+		return errUTF8Needed
+	}
+	reason := "invalid address"
+	var ae *smtpaddr.Error
+	if errors.As(err, &ae) {
+		reason = ae.Reason
+	}
+	if sender {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax: " + reason}
+	}
+	return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax: " + reason}
+}
+
 // maxAuthFailures is how many failed AUTH attempts one connection gets.
 const maxAuthFailures = 3
+
+// maxCommandLine bounds an SMTP command line, CRLF included: a longer one
+// gets go-smtp's 500 and the connection closes. RFC 5321 4.5.3.1.4 sets 512
+// octets and lets extensions add to it (SMTPUTF8 paths, DSN parameters).
+const maxCommandLine = 4096
 
 // replyFor maps an error from the data path to the SMTP reply the client
 // gets, and says whether the connection must be closed after it. Internal
@@ -83,11 +115,16 @@ const maxAuthFailures = 3
 func replyFor(err error) (*smtp.SMTPError, bool) {
 	var se *smtp.SMTPError
 	var ne net.Error
+	var tl *lineend.LineTooLongError
 	switch {
 	case err == nil:
 		return nil, false
-	case errors.Is(err, errLineTooLong), errors.Is(err, smtp.ErrTooLongLine):
-		return errLineTooLong, true
+	case errors.Is(err, lineend.ErrBareCR):
+		return errBareCR, false
+	case errors.Is(err, lineend.ErrBareLF):
+		return errBareLF, false
+	case errors.As(err, &tl):
+		return lineTooLong(tl.Max), false
 	case errors.Is(err, errDataTimeout), errors.As(err, &ne) && ne.Timeout():
 		return errDataTimeout, true
 	case errors.Is(err, smtp.ErrDataReset):
@@ -106,7 +143,8 @@ func replyFor(err error) (*smtp.SMTPError, bool) {
 var errReadFailed = errors.New("reading message data")
 
 func readErr(err error) error {
-	if errors.Is(err, smtp.ErrTooLongLine) || isSMTPErr(err) {
+	var tl *lineend.LineTooLongError
+	if errors.Is(err, lineend.ErrBareCR) || errors.Is(err, lineend.ErrBareLF) || errors.As(err, &tl) || isSMTPErr(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", errReadFailed, err)

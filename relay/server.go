@@ -236,7 +236,9 @@ func (s *Server) listen(lc config.Listener) (*listener, error) {
 	srv.Domain = s.hostname
 	srv.MaxMessageBytes = int64(lc.Limits.MaxMessageSize)
 	srv.MaxRecipients = lc.Limits.MaxRecipients
-	srv.MaxLineLength = lc.Limits.MaxLineLength
+	// Command lines only (go-smtp is patched to leave message text to
+	// ingest, which applies max_line_length).
+	srv.MaxLineLength = maxCommandLine
 	srv.ReadTimeout = lc.Limits.CommandTimeout.D()
 	srv.WriteTimeout = lc.Limits.CommandTimeout.D()
 	srv.EnableSMTPUTF8 = true

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/limit"
 	"github.com/bccguard/bccguard/relay/store"
@@ -117,17 +117,15 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		return errRelayDenied
 	}
-	if !opts.UTF8 && !isASCII(from) {
-		return errUTF8Needed
+	sender, err := envelopeAddr(from, opts.UTF8, true)
+	if err != nil {
+		return err
 	}
-	if from != "" && !validMailbox(from) {
-		return errBadSender
-	}
-	if err := s.limitMail(from); err != nil {
+	if err := s.limitMail(sender); err != nil {
 		return err
 	}
 	s.env = store.Envelope{
-		Sender:   from,
+		Sender:   sender,
 		Ret:      string(opts.Return),
 		EnvID:    opts.EnvelopeID,
 		Body:     string(opts.Body),
@@ -144,16 +142,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if len(s.env.Recipients) >= s.lst.cfg.Limits.MaxRecipients {
 		return errTooManyRcpts
 	}
-	if !s.env.SMTPUTF8 && !isASCII(to) {
-		return errUTF8Needed
-	}
-	if !validMailbox(to) && !strings.EqualFold(to, "postmaster") {
-		return errBadAddress
+	addr, err := envelopeAddr(to, s.env.SMTPUTF8, false)
+	if err != nil {
+		return err
 	}
 	if err := s.limitRcpt(); err != nil {
 		return err
 	}
-	r := store.Recipient{Addr: to}
+	r := store.Recipient{Addr: addr}
 	for _, n := range opts.Notify {
 		r.Notify = append(r.Notify, string(n))
 	}
@@ -215,6 +211,9 @@ func (s *session) Data(r io.Reader) error {
 			reason = fmt.Sprintf("%d", reply.Code)
 		}
 		s.srv.metrics.rejected.WithLabelValues(reason).Inc()
+		if reply == errBareCR || reply == errBareLF {
+			s.srv.metrics.bareNewlines.WithLabelValues(s.lst.cfg.Name, "rejected").Inc()
+		}
 		if reply.Code >= 400 && !isSMTPErr(err) {
 			s.log.Error("message not accepted", "err", err, "reply", reply.Code)
 		} else {
@@ -228,18 +227,18 @@ func (s *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
+// envelopeAddr parses a MAIL FROM (sender) or RCPT TO path as go-smtp
+// (patched) hands it over, as the client wrote it, and returns the form
+// bccguard stores, logs and gives the policy; the upstream writer quotes it
+// back (smtpaddr.Wire). An address it refuses gets its 553 reply. The
+// null sender "" stays "".
+func envelopeAddr(path string, utf8, sender bool) (string, error) {
+	if path == "" && sender {
+		return "", nil
 	}
-	return true
-}
-
-// validMailbox is a light check of local@domain; go-smtp has already parsed
-// the path syntax.
-func validMailbox(a string) bool {
-	at := strings.LastIndexByte(a, '@')
-	return at > 0 && at < len(a)-1 && !strings.ContainsAny(a, " \t\r\n<>")
+	mb, err := smtpaddr.Parse(path, utf8)
+	if err != nil {
+		return "", badAddress(err, sender)
+	}
+	return mb.String(), nil
 }

@@ -135,6 +135,12 @@ func serve(cfg *config.Config, log *slog.Logger, cfgPath string) error {
 	reg.MustRegister(buildInfo)
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
+	// One guard throttles failed admin sign-ins for the form, Basic and
+	// tokens alike, and audits the names and addresses it starts to hold.
+	guard := admin.NewGuard(admin.GuardOptions{Registerer: reg, Audit: st.AddAudit})
+	adminTokens.SetGuard(guard)
+	adminUsers.SetGuard(guard)
+
 	limits, err := limit.New(limit.Options{Limits: cfg.RateLimits, Counter: st, Registerer: reg, Logger: log.With("component", "limit")})
 	if err != nil {
 		return err

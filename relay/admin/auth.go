@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +71,9 @@ func (a *Auth) Identify(r *http.Request) (*review.Actor, error) {
 func (a *Auth) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		act, err := a.Identify(r)
+		if writeThrottled(w, err) {
+			return
+		}
 		if err != nil || act == nil {
 			msg := "credentials required: Authorization: Bearer TOKEN, or HTTP Basic with an admin user"
 			if err != nil {
@@ -85,8 +90,9 @@ func (a *Auth) Require(next http.Handler) http.Handler {
 }
 
 // AuthFromConfig builds the bearer token and HTTP Basic authenticators
-// of the admin section.
-func AuthFromConfig(c config.Admin) (*Auth, error) {
+// of the admin section, throttled by g (nil: a Guard of their own with the
+// defaults).
+func AuthFromConfig(c config.Admin, g *Guard) (*Auth, error) {
 	t, err := NewTokenAuth(c.Tokens)
 	if err != nil {
 		return nil, err
@@ -95,13 +101,19 @@ func AuthFromConfig(c config.Admin) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g != nil {
+		t.SetGuard(g)
+		b.SetGuard(g)
+	}
 	return NewAuth(t, b), nil
 }
 
 // TokenAuth checks "Authorization: Bearer TOKEN" against the SHA-256
-// hashes in the config.
+// hashes in the config. Failures are throttled per client address by its
+// Guard.
 type TokenAuth struct {
 	tokens []token
+	guard  *Guard
 }
 
 type token struct {
@@ -111,7 +123,7 @@ type token struct {
 
 // NewTokenAuth returns a TokenAuth for the configured tokens.
 func NewTokenAuth(ts []config.AdminToken) (*TokenAuth, error) {
-	out := &TokenAuth{}
+	out := &TokenAuth{guard: NewGuard(GuardOptions{})}
 	for _, t := range ts {
 		b, err := hex.DecodeString(strings.TrimSpace(t.SHA256))
 		if err != nil || len(b) != sha256.Size {
@@ -130,6 +142,10 @@ func (t *TokenAuth) Authenticate(r *http.Request) (*review.Actor, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return nil, nil
 	}
+	from := ClientPrefix(r)
+	if err := t.guard.allow(MethodToken, "", from); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	// Every configured token is compared, in constant time, so the time
 	// taken says nothing about which one (if any) nearly matched.
@@ -140,8 +156,10 @@ func (t *TokenAuth) Authenticate(r *http.Request) (*review.Actor, error) {
 		}
 	}
 	if match < 0 {
+		t.guard.failed(r.Context(), MethodToken, "", false, from)
 		return nil, ErrBadCredentials
 	}
+	t.guard.succeeded("", from)
 	return &review.Actor{Name: t.tokens[match].name, Role: t.tokens[match].role, Via: review.ViaAPI}, nil
 }
 
@@ -154,12 +172,15 @@ const basicCacheTTL = 2 * time.Minute
 const maxBasicCache = 1024
 
 // BasicAuth checks HTTP Basic credentials against the admin users' bcrypt
-// hashes. The review pages' sign-in form uses Verify.
+// hashes. The review pages' sign-in form uses Check. Failures are
+// throttled per user name and client address by its Guard, which also caps
+// how many bcrypt checks run at once.
 type BasicAuth struct {
-	users map[string]basicUser
-	dummy []byte // compared for unknown users, so they cost as much as known ones
-	key   []byte // keys the cache, so it holds no password or plain hash of one
-	now   func() time.Time
+	guard  *Guard
+	users  map[string]basicUser
+	dummy  []byte // compared for unknown users, so they cost as much as known ones
+	macKey []byte // keys the cache, so it holds no password or plain hash of one
+	now    func() time.Time
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]cached
@@ -177,7 +198,7 @@ type cached struct {
 
 // NewBasicAuth returns a BasicAuth for the configured users.
 func NewBasicAuth(us []config.AdminUser) (*BasicAuth, error) {
-	b := &BasicAuth{users: map[string]basicUser{}, cache: map[[sha256.Size]byte]cached{}, now: time.Now}
+	b := &BasicAuth{guard: NewGuard(GuardOptions{}), users: map[string]basicUser{}, cache: map[[sha256.Size]byte]cached{}, now: time.Now}
 	// The dummy costs what the real hashes cost, no more: it is there to
 	// make unknown users as slow as known ones.
 	cost := bcrypt.MinCost
@@ -193,8 +214,8 @@ func NewBasicAuth(us []config.AdminUser) (*BasicAuth, error) {
 	if b.dummy, err = bcrypt.GenerateFromPassword([]byte("bccguard-dummy"), cost); err != nil {
 		return nil, err
 	}
-	b.key = make([]byte, 32)
-	_, _ = rand.Read(b.key)
+	b.macKey = make([]byte, 32)
+	_, _ = rand.Read(b.macKey)
 	return b, nil
 }
 
@@ -204,16 +225,54 @@ func (b *BasicAuth) Authenticate(r *http.Request) (*review.Actor, error) {
 	if !ok {
 		return nil, nil
 	}
-	if a := b.Verify(user, pass); a != nil {
-		return a, nil
-	}
-	return nil, ErrBadCredentials
+	return b.Check(r.Context(), MethodBasic, user, pass, ClientPrefix(r))
 }
 
-// Verify checks a user's password and returns the actor (Via api; the
-// sign-in form sets its own), or nil.
+// Check checks a user's password for a client at from, signing in by
+// method, and returns the actor (Via api; the sign-in form sets its own).
+// It fails with ErrBadCredentials, with a *ThrottledError while the user
+// name or the address must wait after failures (the password is then not
+// checked at all), or with ErrBusy when no bcrypt slot came free.
+func (b *BasicAuth) Check(ctx context.Context, method, user, pass string, from netip.Prefix) (*review.Actor, error) {
+	k := b.key(user, pass)
+	if a := b.cached(k); a != nil {
+		// Verified recently: no bcrypt, and no waiting either, so that a
+		// stranger's failures cannot lock out a script that knows the
+		// password.
+		b.guard.succeeded(user, from)
+		return a, nil
+	}
+	if err := b.guard.allow(method, user, from); err != nil {
+		return nil, err
+	}
+	release, err := b.guard.slot(ctx, method)
+	if err != nil {
+		return nil, err
+	}
+	a := b.compare(k, user, pass)
+	release()
+	if a == nil {
+		_, known := b.users[user]
+		b.guard.failed(ctx, method, user, known, from)
+		return nil, ErrBadCredentials
+	}
+	b.guard.succeeded(user, from)
+	return a, nil
+}
+
+// Verify checks a user's password, without throttling: for tests and
+// callers that throttle themselves. The admin listener uses Check.
 func (b *BasicAuth) Verify(user, pass string) *review.Actor {
-	mac := hmac.New(sha256.New, b.key)
+	k := b.key(user, pass)
+	if a := b.cached(k); a != nil {
+		return a
+	}
+	return b.compare(k, user, pass)
+}
+
+// key is the cache key of a user/password pair.
+func (b *BasicAuth) key(user, pass string) [sha256.Size]byte {
+	mac := hmac.New(sha256.New, b.macKey)
 	// The user's length goes first so no user/password split of the same
 	// bytes shares a key.
 	mac.Write(binary.BigEndian.AppendUint32(nil, uint32(len(user))))
@@ -221,15 +280,23 @@ func (b *BasicAuth) Verify(user, pass string) *review.Actor {
 	mac.Write([]byte(pass))
 	var k [sha256.Size]byte
 	copy(k[:], mac.Sum(nil))
-	now := b.now()
+	return k
+}
 
+// cached is the actor of a pair verified within basicCacheTTL, or nil.
+func (b *BasicAuth) cached(k [sha256.Size]byte) *review.Actor {
 	b.mu.Lock()
 	c, hit := b.cache[k]
 	b.mu.Unlock()
-	if hit && now.Before(c.until) {
+	if hit && b.now().Before(c.until) {
 		return &review.Actor{Name: c.name, Role: c.role, Via: review.ViaAPI}
 	}
+	return nil
+}
 
+// compare runs bcrypt (against a dummy hash for unknown users, so they
+// cost as much) and caches a success.
+func (b *BasicAuth) compare(k [sha256.Size]byte, user, pass string) *review.Actor {
 	u, known := b.users[user]
 	hash := u.hash
 	if !known {
@@ -238,6 +305,7 @@ func (b *BasicAuth) Verify(user, pass string) *review.Actor {
 	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
 		return nil
 	}
+	now := b.now()
 	b.mu.Lock()
 	if len(b.cache) >= maxBasicCache {
 		for x, e := range b.cache {
@@ -253,3 +321,10 @@ func (b *BasicAuth) Verify(user, pass string) *review.Actor {
 	b.mu.Unlock()
 	return &review.Actor{Name: user, Role: u.role, Via: review.ViaAPI}
 }
+
+// SetGuard makes b throttle with g (shared with the token check and the
+// sign-in form, so switching between them resets nothing).
+func (b *BasicAuth) SetGuard(g *Guard) { b.guard = g }
+
+// SetGuard makes t throttle with g.
+func (t *TokenAuth) SetGuard(g *Guard) { t.guard = g }

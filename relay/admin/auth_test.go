@@ -67,7 +67,7 @@ func TestIdentify(t *testing.T) {
 	a, err := AuthFromConfig(config.Admin{
 		Tokens: []config.AdminToken{{Name: "ci", SHA256: hex.EncodeToString(sum[:]), Role: config.RoleViewer}},
 		Users:  []config.AdminUser{{Name: "alice", PasswordHash: hash(t, "pw"), Role: config.RoleReviewer}},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestIdentify(t *testing.T) {
 			t.Errorf("%s: Identify = %+v, %v", c.name, act, err)
 		}
 	}
-	if _, err := AuthFromConfig(config.Admin{Tokens: []config.AdminToken{{Name: "x", SHA256: "zz", Role: "viewer"}}}); err == nil {
+	if _, err := AuthFromConfig(config.Admin{Tokens: []config.AdminToken{{Name: "x", SHA256: "zz", Role: "viewer"}}}, nil); err == nil {
 		t.Fatal("bad token hash accepted")
 	}
 }
@@ -103,7 +103,7 @@ func TestIdentify(t *testing.T) {
 // are refused.
 func TestHandler(t *testing.T) {
 	sum := sha256.Sum256([]byte("tok"))
-	authn, err := AuthFromConfig(config.Admin{Tokens: []config.AdminToken{{Name: "ci", SHA256: hex.EncodeToString(sum[:]), Role: config.RoleReviewer}}})
+	authn, err := AuthFromConfig(config.Admin{Tokens: []config.AdminToken{{Name: "ci", SHA256: hex.EncodeToString(sum[:]), Role: config.RoleReviewer}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,8 @@ const (
 	CodeTooMany          Code = "too_many"               // a bulk filter matches more than MaxBulk holds
 	CodeUnsupportedMedia Code = "unsupported_media_type" // a POST body that is not JSON
 	CodeMethodNotAllowed Code = "method_not_allowed"
-	CodeInternal         Code = "internal" // the store failed; details are in the relay's log only
+	CodeTooManyRequests  Code = "too_many_requests" // failed sign-ins from this client or for this user: wait (Retry-After)
+	CodeInternal         Code = "internal"          // the store failed; details are in the relay's log only
 )
 
 // HTTPStatus is the status code the HTTP API answers with for c.
@@ -55,6 +56,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusUnsupportedMediaType
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}

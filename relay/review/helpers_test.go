@@ -100,6 +100,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		h, _ := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.MinCost)
 		userHash = string(h)
 	})
+	// The access tests send many wrong credentials on purpose: a guard
+	// that never throttles keeps them about access (guard_test.go in
+	// relay/admin tests the throttling).
 	authn, err := admin.AuthFromConfig(config.Admin{
 		Tokens: []config.AdminToken{
 			{Name: "rita", SHA256: sum(tokReviewerA), Role: config.RoleReviewer},
@@ -110,7 +113,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			{Name: "alice", PasswordHash: userHash, Role: config.RoleReviewer},
 			{Name: "victor", PasswordHash: userHash, Role: config.RoleViewer},
 		},
-	})
+	}, admin.NewGuard(admin.GuardOptions{FreeFailures: 1 << 20}))
 	if err != nil {
 		t.Fatal(err)
 	}

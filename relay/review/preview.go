@@ -180,8 +180,9 @@ func keepRune(r rune) rune {
 		return -1
 	case unicode.IsControl(r):
 		return -1
-	case r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0xFEFF:
-		// Zero-width characters and bidirectional controls.
+	case invisible(r):
+		// Zero-width characters, bidirectional controls and every other
+		// format character (display.go).
 		return -1
 	}
 	return r

@@ -120,14 +120,14 @@ func (s *Service) List(ctx context.Context, a Actor, f Filter) (Page, error) {
 				sum.Subject, sum.From = first(fs, "Subject"), first(fs, "From")
 			}
 		}
+		sum.neutralize()
 		p.Items = append(p.Items, sum)
 	}
 	return p, nil
 }
 
-// Show returns one hold in detail, with its header fields and a safe text
-// preview of its body.
-func (s *Service) Show(ctx context.Context, a Actor, id string) (Detail, error) {
+// show is Show before neutralisation (display.go).
+func (s *Service) show(ctx context.Context, a Actor, id string) (Detail, error) {
 	if err := authorize(a, false); err != nil {
 		return Detail{}, err
 	}

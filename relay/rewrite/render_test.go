@@ -92,3 +92,23 @@ func TestRender(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderDropsResentBcc: a blind field never leaves, whichever rewrite,
+// and its removal counts as a change (so signatures over it go).
+func TestRenderDropsResentBcc(t *testing.T) {
+	raw := []byte("Resent-From: a@example.com\r\nResent-Bcc: hidden@secret.example\r\nTo: b@example.net\r\nSubject: s\r\n\r\nbody\r\n")
+	hl := bytes.Index(raw, []byte("\r\n\r\n")) + 4
+	for _, rw := range []store.Rewrite{store.RewritePass, store.RewriteExplode, store.RewriteBcc} {
+		got := renderString(t, raw, hl, store.Delivery{Rewrite: rw, Recipients: []store.Recipient{{Addr: "b@example.net"}}})
+		if strings.Contains(got, "hidden@") || strings.Contains(strings.ToLower(got), "resent-bcc") {
+			t.Errorf("%s: Resent-Bcc left:\n%s", rw, got)
+		}
+		if !strings.Contains(got, "Resent-From: a@example.com\r\n") {
+			t.Errorf("%s: Resent-From lost:\n%s", rw, got)
+		}
+	}
+	src := mustSource(t, memStore{raw: raw}, store.Message{ID: "m", Size: int64(len(raw)), HeaderLen: int64(hl)})
+	if ch, err := src.changed(store.Delivery{Rewrite: store.RewritePass, Recipients: []store.Recipient{{Addr: "b@example.net"}}}, Options{}); err != nil || !ch["resent-bcc"] {
+		t.Errorf("changed = %v (%v), want resent-bcc", ch, err)
+	}
+}

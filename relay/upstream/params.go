@@ -1,10 +1,15 @@
 package upstream
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/internal/smtpaddr"
 )
 
 const hexDigits = "0123456789ABCDEF"
@@ -47,8 +52,8 @@ func appendUTF8AddrXtext(dst []byte, s string) []byte {
 	return dst
 }
 
-// checkLine refuses text that would break out of a command line: an
-// address with CR or LF would let its author inject SMTP commands.
+// checkLine refuses text that would break out of a command line (the
+// HELO name).
 func checkLine(what, s string) error {
 	for i := 0; i < len(s); i++ {
 		if s[i] < ' ' || s[i] == 0x7f || s[i] == '<' || s[i] == '>' {
@@ -58,7 +63,49 @@ func checkLine(what, s string) error {
 	return nil
 }
 
-// appendMail builds "MAIL FROM:<...> params\r\n". tx is already checked.
+// wire returns the transaction as it goes out: every address in its RFC
+// 5321 form (a local part quoted where it must be, so the upstream gets the
+// mailbox that was accepted), without the recipients that cannot be written
+// at all. Such a recipient (stored before addresses were parsed strictly: a
+// NUL, a line end) gets refused[i], a permanent 553 5.1.3 standing for the
+// upstream's reply, so that it bounces at once and holds back no one else;
+// the other entries of refused are nil, and index maps the returned
+// transaction's recipients to tx's. A sender that cannot be written fails
+// the whole transaction with a 553 5.1.7.
+func (tx *Transaction) wire() (out *Transaction, index []int, refused []error, err error) {
+	w := *tx
+	if tx.From != "" {
+		if w.From, err = smtpaddr.Wire(tx.From); err != nil {
+			return nil, nil, nil, &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+				Message: "sender address cannot be sent: " + reason(err)}
+		}
+	}
+	w.Rcpts = make([]Recipient, 0, len(tx.Rcpts))
+	refused = make([]error, len(tx.Rcpts))
+	for i, r := range tx.Rcpts {
+		addr, err := smtpaddr.Wire(r.Addr)
+		if err != nil {
+			refused[i] = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
+				Message: "recipient address cannot be sent: " + reason(err)}
+			continue
+		}
+		r.Addr = addr
+		w.Rcpts = append(w.Rcpts, r)
+		index = append(index, i)
+	}
+	return &w, index, refused, nil
+}
+
+func reason(err error) string {
+	var ae *smtpaddr.Error
+	if errors.As(err, &ae) {
+		return ae.Reason
+	}
+	return "invalid address"
+}
+
+// appendMail builds "MAIL FROM:<...> params\r\n". tx is already checked
+// and in its wire form.
 func (c *Conn) appendMail(dst []byte, tx *Transaction) []byte {
 	dst = append(dst, "MAIL FROM:<"...)
 	dst = append(dst, tx.From...)
@@ -88,7 +135,8 @@ func (c *Conn) appendMail(dst []byte, tx *Transaction) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// appendRcpt builds "RCPT TO:<...> params\r\n". r is already checked.
+// appendRcpt builds "RCPT TO:<...> params\r\n". r is already checked and
+// in its wire form.
 func (c *Conn) appendRcpt(dst []byte, r *Recipient) []byte {
 	dst = append(dst, "RCPT TO:<"...)
 	dst = append(dst, r.Addr...)
@@ -130,9 +178,6 @@ func (tx *Transaction) check() error {
 	if len(tx.Rcpts) == 0 {
 		return fmt.Errorf("upstream: transaction without recipients")
 	}
-	if err := checkLine("sender", tx.From); err != nil {
-		return err
-	}
 	switch strings.ToUpper(tx.Ret) {
 	case "", "FULL", "HDRS":
 	default:
@@ -143,12 +188,6 @@ func (tx *Transaction) check() error {
 	}
 	for i := range tx.Rcpts {
 		r := &tx.Rcpts[i]
-		if r.Addr == "" {
-			return fmt.Errorf("upstream: invalid recipient: empty")
-		}
-		if err := checkLine("recipient", r.Addr); err != nil {
-			return err
-		}
 		for _, n := range r.Notify {
 			switch strings.ToUpper(n) {
 			case "NEVER", "SUCCESS", "FAILURE", "DELAY":

@@ -112,9 +112,6 @@ func TestInvalidTransaction(t *testing.T) {
 	ts := startServer(t, &backend{}, func(s *smtp.Server) { s.EnableDSN = true })
 	c := ts.dial(t)
 	for _, tx := range []*Transaction{
-		{From: "a@example.com\r\nRCPT TO:<x@example.com>", Rcpts: rcpts("b@example.com")},
-		{From: "a@example.com", Rcpts: rcpts("b@example.com>")},
-		{From: "a@example.com", Rcpts: rcpts("")},
 		{From: "a@example.com", Ret: "ALL", Rcpts: rcpts("b@example.com")},
 		{From: "a@example.com", EnvID: "\x00", Rcpts: rcpts("b@example.com")},
 		{From: "a@example.com", Rcpts: []Recipient{{Addr: "b@example.com", Notify: []string{"SOMETIMES"}}}},
@@ -139,5 +136,67 @@ func TestInvalidTransaction(t *testing.T) {
 	}
 	if _, err := c.Send(&Transaction{From: "a@example.com", Rcpts: rcpts("b@example.com"), Body: body("x\r\n")}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnsendableAddresses: an address that cannot be written in a command
+// is never written. A recipient's gets a permanent 553 5.1.3 of its own
+// while the others are delivered; the sender's fails the transaction with
+// a 553 5.1.7 before anything is sent.
+func TestUnsendableAddresses(t *testing.T) {
+	ts := startServer(t, &backend{}, nil)
+	c := ts.dial(t)
+	_, err := c.Send(&Transaction{From: "a@example.com\r\nRCPT TO:<x@example.com>", Rcpts: rcpts("b@example.com"), Body: body("x\r\n")})
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 553 || se.EnhancedCode != (smtp.EnhancedCode{5, 1, 7}) {
+		t.Fatalf("unsendable sender: %v, want 553 5.1.7", err)
+	}
+	if mails, _ := ts.be.counts(); mails != 0 {
+		t.Fatalf("%d MAIL commands reached the server", mails)
+	}
+	bad := []string{"u@c.example\x00@evil.example", "b@example.com>", "", "u\r\nRSET@example.com"}
+	res, err := c.Send(&Transaction{From: "a@example.com", Rcpts: rcpts(append(bad, "ok@example.com")...), Body: body("x\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range bad {
+		if !errors.As(res[i], &se) || se.Code != 553 || se.EnhancedCode != (smtp.EnhancedCode{5, 1, 3}) {
+			t.Errorf("recipient %q: %v, want 553 5.1.3", bad[i], res[i])
+		}
+	}
+	if res[len(bad)] != nil {
+		t.Errorf("the good recipient: %v", res[len(bad)])
+	}
+	got := ts.be.received()
+	if len(got) != 1 || strings.Join(got[0].Rcpts, ",") != "ok@example.com" {
+		t.Fatalf("the server received %+v, want one message to ok@example.com only", got)
+	}
+	// Every recipient unsendable: nothing is sent, each gets its 553.
+	res, err = c.Send(&Transaction{From: "a@example.com", Rcpts: rcpts(bad[0]), Body: body("x\r\n")})
+	if err != nil || len(res) != 1 || !errors.As(res[0], &se) || se.Code != 553 {
+		t.Fatalf("only an unsendable recipient: %v, %v", res, err)
+	}
+	if mails, _ := ts.be.counts(); mails != 1 {
+		t.Errorf("%d MAIL commands reached the server, want 1", mails)
+	}
+}
+
+// TestQuotedLocalParts: a stored address whose local part needs quotes
+// goes out quoted, so the upstream gets the mailbox that was accepted
+// (go-smtp, patched, hands the server the path as written).
+func TestQuotedLocalParts(t *testing.T) {
+	ts := startServer(t, &backend{}, nil)
+	c := ts.dial(t)
+	stored := []string{"victim@evil.example@c.example", "u,v@c.example", `u\@c.example`, "plain@c.example"}
+	want := []string{`"victim@evil.example"@c.example`, `"u,v"@c.example`, `"u\\"@c.example`, "plain@c.example"}
+	if _, err := c.Send(&Transaction{From: "sender@a.example@b.example", Rcpts: rcpts(stored...), Body: body("x\r\n")}); err != nil {
+		t.Fatal(err)
+	}
+	got := ts.be.received()
+	if len(got) != 1 {
+		t.Fatalf("%d messages", len(got))
+	}
+	if got[0].From != `"sender@a.example"@b.example` || strings.Join(got[0].Rcpts, " ") != strings.Join(want, " ") {
+		t.Errorf("MAIL FROM %s, RCPT TO %q; want \"sender@a.example\"@b.example and %q", got[0].From, got[0].Rcpts, want)
 	}
 }

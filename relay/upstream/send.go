@@ -57,12 +57,16 @@ func (env *envelope) rcpt(i int, se *smtp.SMTPError) {
 // (the upstream's reply to MAIL, DATA or the end of data, or the 553 for
 // UTF8 without SMTPUTF8), after which the Conn remains usable; or an error
 // wrapping ErrNetwork, or the Body's error, after which the Conn is closed;
-// or, for parameters that cannot be sent (CR or LF in an address, an
-// unknown RET or NOTIFY), a plain error before anything was written.
+// or, for parameters that cannot be sent (an unknown RET or NOTIFY), a
+// plain error before anything was written.
 //
 // With err == nil there is one entry per recipient: nil if it was accepted
 // (and so the message, at the end of data), else the upstream's
-// *smtp.SMTPError for its RCPT. When every RCPT was refused no body is sent.
+// *smtp.SMTPError for its RCPT, or a 553 5.1.3 for an address that cannot
+// be written in a command (never sent). When every RCPT was refused no body
+// is sent. Addresses go out in their RFC 5321 form (smtpaddr.Wire): a local
+// part such as "u,v" is quoted. A sender that cannot be written is a 553
+// 5.1.7 error before anything is sent.
 //
 // If the upstream advertises PIPELINING, MAIL, every RCPT and DATA go out
 // in one flush and the body with its end in another: two round trips.
@@ -77,6 +81,26 @@ func (c *Conn) Send(tx *Transaction) ([]error, error) {
 		return nil, &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
 			Message: "upstream does not support SMTPUTF8, required by this message"}
 	}
+	wtx, index, refused, err := tx.wire()
+	if err != nil {
+		return nil, err
+	}
+	if len(wtx.Rcpts) == 0 {
+		return refused, nil
+	}
+	res, err := c.send(wtx)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range index {
+		refused[i] = res[j]
+	}
+	return refused, nil
+}
+
+// send is Send for a transaction in its wire form with every recipient
+// writable.
+func (c *Conn) send(tx *Transaction) ([]error, error) {
 	var env envelope
 	var err error
 	if c.feat.pipelining && len(tx.Rcpts) <= maxPipelined {

@@ -294,7 +294,7 @@ func headerSize(msg []byte) int {
 // refusalReason says what in the file explains a refusal ("" if nothing).
 func refusalReason(run corpusRun, lim config.Limits) string {
 	switch {
-	case run.reply.Is(500, "5.5.0"):
+	case run.reply.Is(554, "5.6.0"):
 		if l := longestLine(run.sent); l > lim.MaxLineLength {
 			return fmt.Sprintf("a line of %d octets, over max_line_length %d", l, lim.MaxLineLength)
 		}

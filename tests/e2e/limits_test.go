@@ -122,18 +122,26 @@ listeners:
 		t.Run("line over max_line_length", func(t *testing.T) {
 			t.Parallel()
 			c := start(t, "small", "longline@example.com")
-			// Small enough to arrive in one read, so the relay has nothing
-			// unread when it closes.
+			// Refused at the end of the data, which is read to its end:
+			// the session goes on (it used to be 500 mid-DATA, with the
+			// connection lost and the client's mail never retried).
 			data := "Subject: long line\r\n\r\n" + strings.Repeat("y", 2000) + "\r\nend\r\n.\r\n"
-			if err := c.Write(data); err != nil {
+			if rep := sendAll(c, data); !rep.Is(554, "5.6.0") || !strings.Contains(rep.Text(), "longer than 1000 octets") {
+				t.Errorf("2000-octet line over max_line_length 1000: want 554 5.6.0 saying so, got %s", rep)
+			}
+			c.Expect("NOOP", 250, "")
+			c.Expect("MAIL FROM:<longline@example.com>", 250, "")
+		})
+		t.Run("command line over 4096 octets", func(t *testing.T) {
+			t.Parallel()
+			c := harness.DialRaw(t, r.AddrOf("smtp"), "")
+			c.Expect("EHLO "+harness.ClientHelo, 250, "")
+			if err := c.Write("NOOP " + strings.Repeat("n", 5000) + "\r\n"); err != nil {
 				t.Fatal(err)
 			}
 			replies, closed := c.WaitClosed(20 * time.Second)
-			if rep := firstReply(replies); !rep.Is(500, "5.5.0") {
-				t.Errorf("2000-octet line over max_line_length 1000: want 500 5.5.0, got %v", replies)
-			}
-			if !closed {
-				t.Error("connection not closed after the over-long line")
+			if rep := firstReply(replies); rep.Code != 500 || !closed {
+				t.Errorf("a 5000-octet command line: got %v (closed %v), want 500 and the connection closed", replies, closed)
 			}
 		})
 		t.Run("header over max_header_size", func(t *testing.T) {

@@ -36,6 +36,7 @@ type Sink struct {
 	onRcpt   func(from, to string) *smtp.SMTPError
 	onData   func(m *Message) *smtp.SMTPError
 	changed  chan struct{} // closed and replaced whenever something is recorded
+	wire     wireLog       // every byte received (wire.go)
 }
 
 // Rcpt is one RCPT TO with its parameters.
@@ -129,7 +130,7 @@ func (s *Sink) serve(l net.Listener) {
 	s.mu.Lock()
 	s.srv, s.ln = srv, l
 	s.mu.Unlock()
-	go srv.Serve(l)
+	go srv.Serve(wireListener{Listener: l, log: &s.wire})
 }
 
 // Stop closes the listener and every connection: the upstream is down and

@@ -1,9 +1,13 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
+	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/review"
 )
 
@@ -65,8 +69,24 @@ func (p *Pages) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	user, pass := r.PostFormValue("user"), r.PostFormValue("password")
 	var a *review.Actor
+	err = admin.ErrBadCredentials
 	if user != "" && pass != "" && len(user) <= 200 && len(pass) <= 1024 {
-		a = p.users.Verify(user, pass)
+		a, err = p.users.Check(r.Context(), admin.MethodForm, user, pass, admin.ClientPrefix(r))
+	}
+	var te *admin.ThrottledError
+	if errors.As(err, &te) || errors.Is(err, admin.ErrBusy) {
+		wait := "a few seconds"
+		if te != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+			wait = te.RetryAfter.Round(time.Second).String()
+		} else {
+			w.Header().Set("Retry-After", "5")
+		}
+		p.log.Warn("review page sign-in refused: throttled", "remote", r.RemoteAddr, "err", err)
+		pg := signinPage{Next: next, User: user, Token: p.signinToken(c.Value),
+			Error: "Too many failed sign-ins for this user or from this address. Please wait " + wait + " and try again."}
+		p.render(w, r, http.StatusTooManyRequests, "signin", nil, pg)
+		return
 	}
 	if a == nil || !a.CanView() {
 		// The typed name is not logged: people paste passwords into it.

@@ -21,7 +21,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -46,9 +48,11 @@ const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 // of a large recipient list.
 const maxForm = 1 << 20
 
-// Verifier checks an admin user's password (admin.BasicAuth does).
+// Verifier checks an admin user's password for a client, throttling
+// failures (admin.BasicAuth does): see admin.BasicAuth.Check for the
+// errors.
 type Verifier interface {
-	Verify(user, pass string) *review.Actor
+	Check(ctx context.Context, method, user, pass string, from netip.Prefix) (*review.Actor, error)
 }
 
 // Options are what main wires into the pages.
@@ -242,14 +246,21 @@ func sentence(s string) string {
 // detailURL is the detail page of message id.
 func detailURL(id string) string { return Base + "/m/" + url.PathEscape(id) }
 
-// localNext returns next if it is a path of the pages (so a sign-in link
-// cannot send the browser anywhere else), Base otherwise.
+// localNext returns next, cleaned, if it is a path of the pages (so a
+// sign-in link cannot send the browser anywhere else), Base otherwise.
 func localNext(next string) string {
 	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(next, "//") ||
-		strings.Contains(next, "\\") || (u.Path != Base && !strings.HasPrefix(u.Path, Base+"/")) ||
-		strings.HasPrefix(u.Path, Base+"/signin") || strings.HasPrefix(u.Path, Base+"/static/") {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || strings.HasPrefix(next, "//") ||
+		strings.Contains(next, "\\") || !strings.HasPrefix(u.Path, "/") {
 		return Base
 	}
-	return u.RequestURI()
+	// The path as the browser will resolve it: "/quarantine/../../evil"
+	// is "/evil", whatever it looked like before (also with %2e%2e or
+	// %2f, which url.Parse has decoded into Path).
+	clean := path.Clean(u.Path)
+	if clean != Base && !strings.HasPrefix(clean, Base+"/") ||
+		strings.HasPrefix(clean, Base+"/signin") || strings.HasPrefix(clean, Base+"/static/") {
+		return Base
+	}
+	return (&url.URL{Path: clean, RawQuery: u.RawQuery}).RequestURI()
 }

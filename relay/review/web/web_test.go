@@ -125,7 +125,8 @@ func TestWebSignIn(t *testing.T) {
 			t.Errorf("after sign-in with next: redirect to %q", p.location())
 		}
 		// Elsewhere is never a destination.
-		for _, evil := range []string{"https://evil.example/", "//evil.example/quarantine", "/api/v1/quarantine", `/\evil.example`} {
+		for _, evil := range []string{"https://evil.example/", "//evil.example/quarantine", "/api/v1/quarantine", `/\evil.example`,
+			"/quarantine/../../evil", "/quarantine/%2e%2e/%2e%2e/evil", "/quarantine/..%2f..%2fevil", "/quarantine/../metrics", "quarantine/m/x"} {
 			b := e.browser(t)
 			form := b.get("/quarantine/signin")
 			tok := csrfField.FindStringSubmatch(form.body)[1]
@@ -797,5 +798,28 @@ func TestWebCrossOrigin(t *testing.T) {
 	mustStatus(t, b.do(req), http.StatusForbidden, "cross-site post")
 	if s := e.state(t, id); s != store.HoldHeld {
 		t.Fatalf("state %s after a cross-site post", s)
+	}
+}
+
+// TestSignInThrottled: after five wrong passwords the sign-in form refuses
+// even the right one (429, Retry-After) instead of checking it; before,
+// every attempt cost a bcrypt and the right password worked at once.
+func TestSignInThrottled(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	form := b.get("/quarantine/signin")
+	tok := csrfField.FindStringSubmatch(form.body)[1]
+	for i := 0; i < 5; i++ {
+		p := b.post("/quarantine/signin", url.Values{"csrf": {tok}, "user": {"alice"}, "password": {"wrong"}})
+		mustStatus(t, p, http.StatusUnauthorized, "wrong password")
+	}
+	p := b.post("/quarantine/signin", url.Values{"csrf": {tok}, "user": {"alice"}, "password": {password}})
+	mustStatus(t, p, http.StatusTooManyRequests, "right password after five wrong ones")
+	mustContain(t, p, "throttled sign-in", "Too many failed sign-ins")
+	if p.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	if p.header.Get("Set-Cookie") != "" && strings.Contains(p.header.Get("Set-Cookie"), "bccguard_session=") {
+		t.Error("a session was made")
 	}
 }

@@ -21,10 +21,13 @@ func TestReadHeaderBlock(t *testing.T) {
 		{"no body", "Subject: only a header\r\n", "Subject: only a header\r\n", nil},
 		{"bare LF", "To: b@example.net\n\nbody", "To: b@example.net\n\n", nil},
 		{"too big", "X: " + strings.Repeat("y", 200) + "\r\n\r\n", "", errHeaderTooBig},
+		// Longer than the reader's buffer (16 bytes here): read on.
+		{"a line longer than the buffer", "X-Long: " + strings.Repeat("y", 60) + "\r\nTo: b@example.net\r\n\r\nx", "X-Long: " + strings.Repeat("y", 60) + "\r\nTo: b@example.net\r\n\r\n", nil},
+		{"a blank line longer than the buffer is not one", "A: b\r\n" + strings.Repeat(" ", 40) + "\r\nTo: c@example.net\r\n\r\n", "A: b\r\n" + strings.Repeat(" ", 40) + "\r\nTo: c@example.net\r\n\r\n", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readHeaderBlock(bufio.NewReader(strings.NewReader(tc.msg)), 128)
+			got, err := readHeaderBlock(bufio.NewReaderSize(strings.NewReader(tc.msg), 16), 128)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
 			}
