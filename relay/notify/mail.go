@@ -76,7 +76,7 @@ func header(host, from, fromName, to, subject, autoSubmitted string, now time.Ti
 
 // writeEventMail writes ev as an email to an email channel.
 func writeEventMail(w io.Writer, host, from, to string, ev *Event, now time.Time) error {
-	subject := "[bccguard] " + summary(ev)
+	subject := "[bccguard] " + headline(ev)
 	if len([]rune(subject)) > 200 {
 		subject = SafeText(subject, 200)
 	}

@@ -10,7 +10,13 @@ import (
 
 // summary is an event in one line, for people: the webhook's "text", a
 // chat message, an email's first line.
-func summary(ev *Event) string {
+func summary(ev *Event) string { return oneLineOf(ev, true) }
+
+// headline is summary without the figures, short enough for a Subject:
+// (the email's body has the figures).
+func headline(ev *Event) string { return oneLineOf(ev, false) }
+
+func oneLineOf(ev *Event, withFigures bool) string {
 	var b strings.Builder
 	m := ev.Message
 	r := ev.Review
@@ -58,7 +64,7 @@ func summary(ev *Event) string {
 		if m.Rule != "" {
 			fmt.Fprintf(&b, ", rule %s", m.Rule)
 		}
-		if f := figures(m.Figures); f != "" {
+		if f := figures(m.Figures); f != "" && withFigures {
 			b.WriteString(" (" + f + ")")
 		}
 	}
