@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/bccguard/bccguard/internal/leakcheck"
+	"github.com/bccguard/bccguard/internal/lineend"
 	"github.com/bccguard/bccguard/internal/mailhdr"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/store"
@@ -42,6 +43,10 @@ func FuzzNoLeak(f *testing.F) {
 	bcc := mustPolicy(f, "rules:\n  - {name: all, when: 'true', action: bcc}\n")
 	f.Fuzz(func(t *testing.T, header, body []byte, rcpts string, asBcc bool) {
 		raw := append(append([]byte(nil), header...), body...)
+		// What the relay stores: a bare CR or LF is refused at ingress
+		// (bare_newlines: reject) or made CRLF (normalize), so the policy
+		// and the copies both see the normalized lines.
+		raw, _ = lineend.Normalized(raw)
 		var env []string
 		for _, a := range strings.Split(rcpts, ",") {
 			if plain(a) {

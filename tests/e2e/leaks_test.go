@@ -47,8 +47,12 @@ func TestLeaksEndToEnd(t *testing.T) {
 				action = "quarantine"
 			}
 			sink := harness.NewSink(t)
+			// bare_newlines: normalize lets the bare-CR case in, as the
+			// hidden field a CR-splitting reader shows; with the default
+			// (reject) it is refused at the end of DATA (hygiene_test.go).
 			r := harness.Start(t, fmt.Sprintf("policy:\n  rules:\n    - {name: sentinel, when: 'sender == \"ops@example.com\"', action: pass}\n"+
-				"    - {name: all, when: 'true', action: %s}\n", action),
+				"    - {name: all, when: 'true', action: %s}\n"+
+				"listeners:\n  - name: smtp\n    address: {{addr \"smtp\"}}\n    bare_newlines: normalize\n", action),
 				harness.WithUpstream(sink.Addr()))
 
 			type run struct {

@@ -94,11 +94,14 @@ func TestNetSMTPMailingOverSTARTTLSAuth(t *testing.T) {
 // in characters, and IO::Socket::SSL then writes that many bytes of the
 // UTF-8 encoding: the end of the message is never sent. Over plain TCP
 // Perl writes Latin-1 letters of such a string as Latin-1 instead, so the
-// same CRM seems to work there. The 354 arrives; what the server misses is the end of the
-// data (dataend's ".\r\n" lands at the end of a cut-off line), so it
-// waits, and after command_timeout answers 421 4.4.2 and keeps nothing of
-// the broken message. Encoded to UTF-8 octets (README, "Client notes"),
-// the same message goes through.
+// same CRM seems to work there. The 354 arrives; what the server gets is a
+// message cut short. Where the cut leaves dataend's ".\r\n" at the end of
+// a line, the server never sees the end of the data and answers 421 4.4.2
+// after command_timeout; in this message the cut falls between the CR and
+// the LF of the last line, so the data ends there and the bare CR it
+// leaves is refused at once with 550 5.6.0 (bare_newlines: reject).
+// Either way nothing of the broken message is kept. Encoded to UTF-8
+// octets (README, "Client notes"), the same message goes through.
 func TestNetSMTPCharacterString(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewSink(t)
@@ -120,11 +123,8 @@ func TestNetSMTPCharacterString(t *testing.T) {
 	if !strings.Contains(res.Transcript, "<<< 354 ") {
 		t.Errorf("Net::SMTP did not get the 354 to DATA:\n%s", res.Transcript)
 	}
-	if !strings.HasPrefix(res.Result, "FAIL dataend 421 4.4.2 ") {
-		t.Errorf("want the end of DATA answered with 421 4.4.2 after command_timeout, got %q (timed out: %v)\n%s", res.Result, res.TimedOut, res.Transcript)
-	}
-	if !logHas(r.Logs(), "message not accepted", "reading message data", "i/o timeout") {
-		t.Errorf("the relay did not log the timeout while reading the message data:\n%s", r.Logs())
+	if !strings.HasPrefix(res.Result, "FAIL dataend 550 5.6.0 ") {
+		t.Errorf("want the end of DATA answered with 550 5.6.0 for the bare CR the cut leaves, got %q (timed out: %v)\n%s", res.Result, res.TimedOut, res.Transcript)
 	}
 
 	good := crmMailing(cs, "Net::SMTP with UTF-8 octets")
