@@ -98,7 +98,7 @@ func TestCustomerListInBodyIsQuarantined(t *testing.T) {
 					t.Errorf("the held message %s has a delivery in the queue: %+v", id, e)
 				}
 			}
-			if !logHas(r.Logs(), "message accepted", `"action":"quarantine"`, `"rule":"`+tc.rule+`"`) {
+			if !logShows(t, r, "message accepted", `"action":"quarantine"`, `"rule":"`+tc.rule+`"`) {
 				t.Errorf("the relay's log has no line recording the quarantine by %s", tc.rule)
 			}
 		})

@@ -277,7 +277,7 @@ func TestBodyLeaksHeld(t *testing.T) {
 				}
 				ids = append(ids, m[1])
 			}
-			if !logHas(r.Logs(), "message accepted", `"rule":"unsafe-copy"`) {
+			if !logShows(t, r, "message accepted", `"rule":"unsafe-copy"`) {
 				t.Errorf("no message was held by unsafe-copy")
 			}
 			if len(ids) > 0 {

@@ -320,6 +320,23 @@ func sentinel(t *testing.T, r *harness.Relay, sink *harness.Sink) {
 	})
 }
 
+// logShows waits (briefly: the relay's output reaches the test through a
+// pipe, a moment after the reply it goes with) for a line of r's log that
+// contains every one of subs, and reports whether one came.
+func logShows(t *testing.T, r *harness.Relay, subs ...string) bool {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if logHas(r.Logs(), subs...) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // logHas reports whether one line of the relay's log contains every one of
 // subs.
 func logHas(logs string, subs ...string) bool {

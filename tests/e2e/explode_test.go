@@ -355,7 +355,7 @@ policy:
 		t.Errorf("recipients: got %v, want %v", got, want)
 	}
 	// The decision is recorded as what would have happened.
-	if !logHas(r.Logs(), "message accepted", `"action":"explode"`, `"rule":"explode-everything"`, `"monitor":true`) {
+	if !logShows(t, r, "message accepted", `"action":"explode"`, `"rule":"explode-everything"`, `"monitor":true`) {
 		t.Errorf("the relay's log has no line recording the monitored decision (action explode, rule explode-everything, monitor true)")
 	}
 }

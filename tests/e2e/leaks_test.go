@@ -89,7 +89,7 @@ func TestLeaksEndToEnd(t *testing.T) {
 						continue
 					}
 				case c.Copies == "held":
-					if held == nil || !logHas(r.Logs(), "unsafe-copy") {
+					if held == nil || !logShows(t, r, held[1], `"rule":"unsafe-copy"`) {
 						t.Errorf("%s: reply %s, want held for review as unsafe-copy", c.File, reply)
 					}
 					continue
