@@ -33,8 +33,11 @@ func TestQueueAdminPostgres(t *testing.T) {
 	queueAdminScenario(t, fmt.Sprintf("store: {backend: postgres, dsn: %q}\n", pgtest.Database(t, "bccguard_e2e_qa")))
 }
 
-// queueLifetime is short so that a hold visibly outlasts it.
-const queueLifetime = 3 * time.Second
+// queueLifetime is short so that a hold visibly outlasts it, and long enough
+// that bob's copy is still queued when the test holds it on a loaded machine
+// (at 3 s, a make test sharing two cores with other builds saw it expire
+// between the first attempt and the hold).
+const queueLifetime = 6 * time.Second
 
 type queuedView struct {
 	ID       string `json:"id"`
