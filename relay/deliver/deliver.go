@@ -1,4 +1,10 @@
-package relay
+// Package deliver hands what the relay accepted to the upstream MTA: a
+// dispatcher that claims due deliveries from the store under a lease, a
+// fixed pool of workers each holding one reusable upstream connection,
+// the classification of each attempt's result (delivered, retried with
+// backoff, bounced, expired), the DSNs that go back to senders, and the
+// upstream's state as metrics and /readyz see it.
+package deliver
 
 import (
 	"context"
@@ -8,17 +14,58 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/oneline"
 	"github.com/bccguard/bccguard/relay/rewrite"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/upstream"
 )
+
+// Options are what a Deliverer is built from.
+type Options struct {
+	// Store is the queue: deliveries are claimed from it, their outcomes
+	// recorded in it, and DSNs spooled into it.
+	Store store.Store
+	// Upstream says how to reach the upstream MTA (and with how many
+	// connections); Queue how long and how often to retry.
+	Upstream config.Upstream
+	Queue    config.Queue
+	// Hostname is bccguard's own name: the EHLO default, and the
+	// Reporting-MTA and sender of DSNs.
+	Hostname string
+	// Dialer opens upstream connections; nil dials Upstream as configured.
+	Dialer Dialer
+	// Signer makes what is written around the stored message for each
+	// copy (DKIM signatures, Authentication-Results:).
+	Signer Signer
+	// Bouncer tells senders about recipients that will not get their
+	// message; nil queues DSNs in Store.
+	Bouncer Bouncer
+	// Logger and Registerer receive the delivery's logs and metrics.
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Redact replaces an address for the logs, RedactText every address
+	// in a text (an upstream reply); nil logs them as they are.
+	Redact, RedactText func(string) string
+}
+
+// Dialer opens a connection to the upstream MTA.
+type Dialer interface {
+	Dial(ctx context.Context) (*upstream.Conn, error)
+}
+
+// Signer prepares one copy of a stored message for sending: the options
+// rewrite.WriteCopy writes it with (rewrite.Signer is the one bccguard
+// uses).
+type Signer interface {
+	Prepare(ctx context.Context, src *rewrite.Source, dl store.Delivery) (rewrite.Options, error)
+}
 
 // leaseFor is how long a claimed delivery is reserved for its worker. It is
 // longer than any single attempt can take (connect + command timeouts), so
@@ -29,11 +76,20 @@ const leaseFor = 15 * time.Minute
 // queued by another process sharing the store is picked up.
 const pollEvery = 5 * time.Second
 
-// deliverer claims due deliveries from the store and hands them to a fixed
+// Deliverer claims due deliveries from the store and hands them to a fixed
 // pool of workers, each holding one reusable upstream connection.
-type deliverer struct {
-	srv    *Server
-	up     *mta
+type Deliverer struct {
+	store      store.Store
+	queue      config.Queue
+	idle       time.Duration
+	probeLimit time.Duration
+	dialer     Dialer
+	signer     Signer
+	bouncer    Bouncer
+	metrics    *metrics
+	upstream   *upstreamState
+	redactText func(string) string
+
 	owner  string
 	log    *slog.Logger
 	wake   chan struct{}
@@ -62,25 +118,57 @@ const perWorker = 8
 // sourceCacheBytes bounds the memory the source cache holds.
 const sourceCacheBytes = 4 << 20
 
-func newDeliverer(s *Server) (*deliverer, error) {
-	up, err := newMTA(s.cfg.Upstream, s.hostname)
+// New builds a Deliverer; Start runs it.
+func New(o Options) (*Deliverer, error) {
+	if o.Store == nil || o.Signer == nil || o.Logger == nil || o.Registerer == nil {
+		return nil, errors.New("deliver: Store, Signer, Logger and Registerer are required")
+	}
+	if o.Redact == nil {
+		o.Redact = func(s string) string { return s }
+	}
+	if o.RedactText == nil {
+		o.RedactText = func(s string) string { return s }
+	}
+	dialer := o.Dialer
+	if dialer == nil {
+		m, err := newMTA(o.Upstream, o.Hostname)
+		if err != nil {
+			return nil, err
+		}
+		dialer = m
+	}
+	m, err := newMetrics(o.Registerer, o.Store, o.Logger)
 	if err != nil {
 		return nil, err
 	}
-	n := s.cfg.Upstream.Connections
+	n := o.Upstream.Connections
 	b := make([]byte, 4)
 	_, _ = crand.Read(b)
-	d := &deliverer{
-		srv:    s,
-		up:     up,
-		owner:  fmt.Sprintf("%s/%d/%s", s.hostname, os.Getpid(), hex.EncodeToString(b)),
-		log:    s.log.With("component", "delivery"),
-		wake:   make(chan struct{}, 1),
-		tokens: make(chan struct{}, n),
-		jobs:   make(chan workShare),
+	d := &Deliverer{
+		store:      o.Store,
+		queue:      o.Queue,
+		idle:       o.Upstream.IdleTimeout.D(),
+		probeLimit: o.Upstream.ConnectTimeout.D() + 30*time.Second,
+		dialer:     dialer,
+		signer:     o.Signer,
+		bouncer:    o.Bouncer,
+		metrics:    m,
+		upstream:   newUpstreamState(m.upstreamUp, o.Logger, o.Upstream.Address),
+		redactText: o.RedactText,
+		owner:      fmt.Sprintf("%s/%d/%s", o.Hostname, os.Getpid(), hex.EncodeToString(b)),
+		log:        o.Logger.With("component", "delivery"),
+		wake:       make(chan struct{}, 1),
+		tokens:     make(chan struct{}, n),
+		jobs:       make(chan workShare),
 		// Enough for every worker's message and a few more.
 		sources:   rewrite.NewCache(2*n+16, sourceCacheBytes),
 		recording: make(chan struct{}, maxRecording),
+	}
+	if d.bouncer == nil {
+		d.bouncer = &dsnQueue{
+			store: o.Store, hostname: o.Hostname, remoteMTA: remoteHost(o.Upstream.Address),
+			log: o.Logger, sent: m.dsns, redact: o.Redact, wake: d.Wake,
+		}
 	}
 	for range n {
 		d.tokens <- struct{}{}
@@ -88,32 +176,37 @@ func newDeliverer(s *Server) (*deliverer, error) {
 	return d, nil
 }
 
-// Wake tells the delivery dispatcher that work may be due now (after a
-// queue flush).
-func (s *Server) Wake() { s.wakeDelivery() }
-
-// wakeDelivery tells the dispatcher that work may be due now.
-func (s *Server) wakeDelivery() {
+// Wake tells the dispatcher that work may be due now (a message was
+// queued, or the queue flushed).
+func (d *Deliverer) Wake() {
 	select {
-	case s.delivery.wake <- struct{}{}:
+	case d.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (d *deliverer) start(parent context.Context) {
+// UpstreamStatus describes the upstream's reachability for /readyz, which
+// reports it without depending on it: while the upstream is down the queue
+// holds what is accepted.
+func (d *Deliverer) UpstreamStatus(context.Context) string { return d.upstream.status() }
+
+// Start runs the dispatcher, the workers and the upstream probe until ctx
+// ends or Stop.
+func (d *Deliverer) Start(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	d.cancel = cancel
 	n := cap(d.tokens)
-	d.wg.Add(n + 1)
+	d.wg.Add(n + 2)
 	for range n {
 		go d.worker(ctx)
 	}
 	go d.dispatch(ctx)
+	go d.watchUpstream(ctx)
 }
 
-// stop ends the workers; a delivery in flight is finished or, when ctx
+// Stop ends the workers; a delivery in flight is finished or, when ctx
 // runs out, abandoned to its lease (it is attempted again after restart).
-func (d *deliverer) stop(ctx context.Context) {
+func (d *Deliverer) Stop(ctx context.Context) {
 	if d.cancel == nil {
 		return
 	}
@@ -126,7 +219,7 @@ func (d *deliverer) stop(ctx context.Context) {
 	}
 }
 
-func (d *deliverer) dispatch(ctx context.Context) {
+func (d *Deliverer) dispatch(ctx context.Context) {
 	defer d.wg.Done()
 	for {
 		// Wait for one free worker, then take every other free one.
@@ -146,7 +239,7 @@ func (d *deliverer) dispatch(ctx context.Context) {
 			}
 		}
 		at := time.Now()
-		claimed, err := d.srv.store.Claim(ctx, d.owner, at, free*perWorker, leaseFor)
+		claimed, err := d.store.Claim(ctx, d.owner, at, free*perWorker, leaseFor)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("claim failed", "err", err)
 		}
@@ -202,10 +295,10 @@ func share(claimed []store.Claimed, n int) [][]store.Claimed {
 // as due now, so another worker, another instance sharing the store, or
 // this one after a restart takes them at once instead of after their
 // lease (the attempt counter still goes up by one).
-func (d *deliverer) release(jobs []store.Claimed) {
+func (d *Deliverer) release(jobs []store.Claimed) {
 	for _, j := range jobs {
 		out := store.Outcome{State: store.StateDeferred, NextAttempt: time.Now(), Error: j.Delivery.LastError}
-		if err := d.srv.store.Complete(context.Background(), d.owner, j.Delivery.ID, out); err != nil {
+		if err := d.store.Complete(context.Background(), d.owner, j.Delivery.ID, out); err != nil {
 			d.log.Warn("could not release a delivery at shutdown; it is retried when its lease ends",
 				"delivery_id", j.Delivery.ID, "err", err)
 		}
@@ -213,9 +306,9 @@ func (d *deliverer) release(jobs []store.Claimed) {
 }
 
 // sleep waits until the next delivery is due, a wake-up, or pollEvery.
-func (d *deliverer) sleep(ctx context.Context) {
+func (d *Deliverer) sleep(ctx context.Context) {
 	wait := pollEvery
-	if next, ok, err := d.srv.store.NextDue(ctx); err == nil && ok {
+	if next, ok, err := d.store.NextDue(ctx); err == nil && ok {
 		if w := time.Until(next); w < wait {
 			wait = max(w, 10*time.Millisecond)
 		}
@@ -229,7 +322,7 @@ func (d *deliverer) sleep(ctx context.Context) {
 	}
 }
 
-func (d *deliverer) worker(ctx context.Context) {
+func (d *Deliverer) worker(ctx context.Context) {
 	defer d.wg.Done()
 	var conn *upstream.Conn
 	defer func() {
@@ -237,7 +330,7 @@ func (d *deliverer) worker(ctx context.Context) {
 			conn.Close()
 		}
 	}()
-	idle := d.srv.cfg.Upstream.IdleTimeout.D()
+	idle := d.idle
 	t := time.NewTimer(idle)
 	defer t.Stop()
 	for {
@@ -270,13 +363,13 @@ func (d *deliverer) worker(ctx context.Context) {
 
 // attempt delivers one claimed delivery and records the outcome. It returns
 // the connection to keep for the next job (nil after any connection trouble).
-func (d *deliverer) attempt(ctx context.Context, conn *upstream.Conn, job store.Claimed) *upstream.Conn {
+func (d *Deliverer) attempt(ctx context.Context, conn *upstream.Conn, job store.Claimed) *upstream.Conn {
 	start := time.Now()
 	dl, msg := job.Delivery, job.Message
 	log := d.log.With("queue_id", msg.ID, "delivery_id", dl.ID, "attempt", dl.Attempts+1, "rewrite", string(dl.Rewrite))
 
 	res, conn, err := d.transact(ctx, conn, msg, dl)
-	d.srv.metrics.deliverySecs.Observe(time.Since(start).Seconds())
+	d.metrics.deliverySecs.Observe(time.Since(start).Seconds())
 	if err != nil && errors.Is(err, context.Canceled) {
 		return conn // shutting down: the lease lapses and the work is retried
 	}
@@ -293,7 +386,7 @@ func (d *deliverer) attempt(ctx context.Context, conn *upstream.Conn, job store.
 // repeats the attempt after restart, which is the at-least-once delivery
 // any crash after the upstream's 250 already implies. At most maxRecording
 // outcomes are in flight; stop waits for them (through d.wg).
-func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Delivery, out store.Outcome, start time.Time) {
+func (d *Deliverer) record(ctx context.Context, log *slog.Logger, dl store.Delivery, out store.Outcome, start time.Time) {
 	select {
 	case d.recording <- struct{}{}:
 	case <-ctx.Done():
@@ -309,7 +402,7 @@ func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Deliv
 		// what is not recorded is attempted again after its lease.
 		wait := time.Second
 		for {
-			cerr := d.srv.store.Complete(context.WithoutCancel(ctx), d.owner, dl.ID, out)
+			cerr := d.store.Complete(context.WithoutCancel(ctx), d.owner, dl.ID, out)
 			if cerr == nil {
 				break
 			}
@@ -324,7 +417,7 @@ func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Deliv
 			}
 			wait = min(2*wait, 30*time.Second)
 		}
-		log.Info("delivery attempt", "result", string(out.State), "reply", d.srv.redactText(out.Error),
+		log.Info("delivery attempt", "result", string(out.State), "reply", d.redactText(out.Error),
 			"recipients", len(dl.Recipients), "duration_ms", time.Since(start).Milliseconds())
 	}()
 }
@@ -332,14 +425,14 @@ func (d *deliverer) record(ctx context.Context, log *slog.Logger, dl store.Deliv
 // transact runs the SMTP transaction, reusing conn when it can. A reused
 // connection that fails before any of the message went out (the upstream
 // closed it while idle) is replaced once.
-func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store.Message, dl store.Delivery) ([]error, *upstream.Conn, error) {
-	src, err := d.sources.Get(ctx, d.srv.store, msg)
+func (d *Deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store.Message, dl store.Delivery) ([]error, *upstream.Conn, error) {
+	src, err := d.sources.Get(ctx, d.store, msg)
 	if err != nil {
 		return nil, conn, err
 	}
 	// Signing reads the copy once before the transaction starts, so that
 	// a copy that cannot be signed never opens a DATA it cannot finish.
-	opts, err := d.srv.dkim.prepare(ctx, src, dl)
+	opts, err := d.signer.Prepare(ctx, src, dl)
 	if err != nil {
 		return nil, conn, err
 	}
@@ -365,12 +458,12 @@ func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store
 	for try := 0; try < 2; try++ {
 		reused := conn != nil
 		if conn == nil {
-			c, err := d.up.dial(ctx)
+			c, err := d.dialer.Dial(ctx)
 			if err != nil {
-				d.srv.metrics.upstreamUp.Set(0)
+				d.upstream.observe(false, oneline.ASCII(err.Error(), 300))
 				return nil, nil, err
 			}
-			d.srv.metrics.upstreamUp.Set(1)
+			d.upstream.observe(true, "")
 			conn = c
 		}
 		res, err := conn.Send(tx)
@@ -385,82 +478,4 @@ func (d *deliverer) transact(ctx context.Context, conn *upstream.Conn, msg store
 		}
 	}
 	return nil, nil, errors.New("upstream connection failed twice")
-}
-
-// classify turns a transaction's result into the delivery's new state,
-// queueing DSNs for recipients that failed for good.
-func (d *deliverer) classify(ctx context.Context, msg store.Message, dl store.Delivery, res []error, err error) store.Outcome {
-	now := time.Now()
-	// Time an operator held the delivery does not count (queue hold).
-	expired := now.Sub(msg.ReceivedAt)-dl.HeldFor >= d.srv.cfg.Queue.Lifetime.D()
-	retry := store.Outcome{State: store.StateDeferred, NextAttempt: now.Add(d.backoff(dl.Attempts))}
-	if err != nil {
-		var se *smtp.SMTPError
-		if errors.As(err, &se) && se.Code >= 500 {
-			d.srv.metrics.deliveries.WithLabelValues("bounced", "5xx").Inc()
-			d.srv.bounce(ctx, msg, failuresFor(dl.Recipients, se.Error(), se, false))
-			return store.Outcome{State: store.StateBounced, Error: safeText(se.Error(), 500)}
-		}
-		class := "network"
-		if se != nil {
-			class = "4xx"
-		}
-		text := safeText(err.Error(), 500)
-		if expired {
-			d.srv.metrics.deliveries.WithLabelValues("expired", class).Inc()
-			d.srv.bounce(ctx, msg, failuresFor(dl.Recipients, text, se, true))
-			return store.Outcome{State: store.StateExpired, Error: text}
-		}
-		d.srv.metrics.deliveries.WithLabelValues("deferred", class).Inc()
-		retry.Error = text
-		return retry
-	}
-	// Per-recipient results: delivered, bounced (5xx) or still to retry (4xx).
-	var again []store.Recipient
-	var failed []failure
-	var lastErr string
-	for i, r := range res {
-		se, _ := r.(*smtp.SMTPError)
-		switch {
-		case r == nil:
-			d.srv.metrics.deliveries.WithLabelValues("delivered", "2xx").Inc()
-		case se != nil && se.Code >= 500:
-			d.srv.metrics.deliveries.WithLabelValues("bounced", "5xx").Inc()
-			failed = append(failed, failure{rcpt: dl.Recipients[i], diag: se.Error(), status: se})
-			lastErr = se.Error()
-		case expired:
-			d.srv.metrics.deliveries.WithLabelValues("expired", "4xx").Inc()
-			failed = append(failed, failure{rcpt: dl.Recipients[i], diag: r.Error(), status: se, expired: true})
-			lastErr = r.Error()
-		default:
-			d.srv.metrics.deliveries.WithLabelValues("deferred", "4xx").Inc()
-			again = append(again, dl.Recipients[i])
-			lastErr = r.Error()
-		}
-	}
-	if len(failed) > 0 {
-		d.srv.bounce(ctx, msg, failed)
-	}
-	if len(again) > 0 {
-		retry.Recipients = again
-		retry.Error = safeText(lastErr, 500)
-		return retry
-	}
-	if len(failed) == len(res) {
-		return store.Outcome{State: store.StateBounced, Error: safeText(lastErr, 500)}
-	}
-	return store.Outcome{State: store.StateDelivered, Error: safeText(lastErr, 500)}
-}
-
-// backoff is the delay before retry n+1: RetryFirst doubling up to RetryMax,
-// with ±10% jitter so a burst deferred together does not retry together.
-func (d *deliverer) backoff(attempts int) time.Duration {
-	q := d.srv.cfg.Queue
-	b := q.RetryFirst.D()
-	for i := 0; i < attempts && b < q.RetryMax.D(); i++ {
-		b *= 2
-	}
-	b = min(b, q.RetryMax.D())
-	j := time.Duration(float64(b) * (rand.Float64()*0.2 - 0.1))
-	return b + j
 }
