@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/syncbuf"
 	"github.com/bccguard/bccguard/internal/testcert"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/store/embedded"
@@ -28,7 +27,7 @@ import (
 type testRelay struct {
 	srv  *Server
 	reg  *prometheus.Registry
-	logs *logBuffer
+	logs *syncbuf.Buffer
 	cert *x509.Certificate
 	cfg  *config.Config
 }
@@ -67,7 +66,7 @@ policy:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	srv, err := New(Options{
 		Config: cfg, Store: st, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -165,22 +164,4 @@ func sampleValue(typ dto.MetricType, m *dto.Metric) float64 {
 		return float64(m.GetHistogram().GetSampleCount())
 	}
 	return m.GetUntyped().GetValue()
-}
-
-// logBuffer is a log the relay's goroutines write while the test reads.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,17 +1,16 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/syncbuf"
 	"github.com/bccguard/bccguard/relay/dkim"
 	"github.com/bccguard/bccguard/relay/rewrite"
 	"github.com/bccguard/bccguard/relay/store"
@@ -45,12 +44,12 @@ func testStore(t *testing.T) store.Store {
 type testDeliverer struct {
 	*Deliverer
 	reg  *prometheus.Registry
-	logs *logBuffer
+	logs *syncbuf.Buffer
 }
 
 func newTestDeliverer(t *testing.T, o Options) *testDeliverer {
 	t.Helper()
-	td := &testDeliverer{reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+	td := &testDeliverer{reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
 	if o.Store == nil {
 		o.Store = testStore(t)
 	}
@@ -131,22 +130,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// logBuffer is a log the deliverer's goroutines write while the test reads.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
