@@ -1,6 +1,7 @@
-// Package relay is bccguard's SMTP side: ingress sessions that accept mail
-// from marketing and CRM tools, the delivery workers that hand each copy to
-// the upstream MTA, and the rendering of those copies.
+// Package relay is bccguard's SMTP side: the Server with its listeners,
+// the ingress sessions that accept mail from marketing and CRM tools, and
+// ingest to the store. The Server starts relay/deliver's workers, which
+// hand each copy (rendered by relay/rewrite) to the upstream MTA.
 package relay
 
 import (
@@ -61,7 +62,7 @@ type Options struct {
 	Notify Notifier
 }
 
-// Server is the running relay: its listeners and its delivery workers.
+// Server is the running relay: its listeners and the delivery it starts.
 type Server struct {
 	cfg       *config.Config
 	store     store.Store

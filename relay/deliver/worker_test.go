@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/relay/store"
+	"github.com/bccguard/bccguard/relay/upstream"
 )
 
 const mailing = "From: crm@brand.example\r\nTo: ann@customers.example, ben@customers.example\r\nSubject: survey\r\n\r\nHello\r\n"
@@ -84,5 +86,42 @@ func TestWorkerBouncesWithDSN(t *testing.T) {
 	waitFor(t, "the attempt to be logged", func() bool { return strings.Contains(d.logs.String(), "Recipient address rejected") })
 	if logs := d.logs.String(); strings.Contains(logs, "gone@customers.example") || strings.Contains(logs, "crm@brand.example") {
 		t.Errorf("an address reached the log:\n%s", logs)
+	}
+}
+
+// refusingDialer is an upstream that cannot be reached.
+type refusingDialer struct{}
+
+func (refusingDialer) Dial(context.Context) (*upstream.Conn, error) {
+	return nil, errors.New("dial tcp 192.0.2.25:25: connect: connection refused")
+}
+
+// TestWorkerUpstreamDown: a delivery the upstream cannot be reached for is
+// deferred, not bounced, and the attempt marks the upstream down for the
+// gauge and /readyz at once.
+func TestWorkerUpstreamDown(t *testing.T) {
+	st := testStore(t)
+	b := &bounces{}
+	d := newTestDeliverer(t, Options{Store: st, Dialer: refusingDialer{}, Bouncer: b})
+	d.start(t)
+	queueMessage(t, st, "crm@brand.example", mailing, []store.NewDelivery{
+		{Recipients: []store.Recipient{{Addr: "ann@customers.example"}}, Rewrite: store.RewritePass},
+	})
+	d.Wake()
+	waitFor(t, "the attempt to be recorded", func() bool {
+		s, err := st.Stats(context.Background())
+		return err == nil && s.Deferred == 1
+	})
+	if v := testutil.ToFloat64(d.metrics.deliveries.WithLabelValues("deferred", "network")); v != 1 {
+		t.Errorf("bccguard_deliveries_total{deferred,network} = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(d.metrics.upstreamUp); v != 0 {
+		t.Errorf("bccguard_upstream_up = %v with the upstream unreachable", v)
+	}
+	if s := d.UpstreamStatus(context.Background()); !strings.HasPrefix(s, "down since") || !strings.Contains(s, "connection refused") {
+		t.Errorf("upstream status %q", s)
+	}
+	if len(b.got) != 0 {
+		t.Errorf("%d bounces for an unreachable upstream", len(b.got))
 	}
 }
