@@ -21,8 +21,6 @@ var (
 		Message: "Authentication required"}
 	errRelayDenied = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: "Relay access denied: this network may not relay and this listener offers no AUTH"}
-	errTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
-		Message: "Message too big for this relay"}
 	errHeaderTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 		Message: "Message header block too big for this relay"}
 	// A bare CR or LF in DATA or BDAT where the listener's bare_newlines

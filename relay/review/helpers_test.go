@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/syncbuf"
 	"github.com/bccguard/bccguard/relay/admin"
 	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
@@ -49,21 +49,19 @@ type env struct {
 	// notifyWakes counts the Notifier's wake-ups (notices committed).
 	notifyWakes atomic.Int32
 	handler     http.Handler
-	logs        *strings.Builder
+	logs        *syncbuf.Buffer
 }
 
-type envOption func(*review.Options)
-
-func fourEyes(rules ...string) envOption {
-	return func(o *review.Options) { o.Config.FourEyesRules = rules }
+func fourEyes(rules ...string) reviewtest.Option {
+	return func(_ *reviewtest.Fixture, o *review.Options) { o.Config.FourEyesRules = rules }
 }
 
-func expiryAction(a string) envOption {
-	return func(o *review.Options) { o.Config.ExpiryAction = a }
+func expiryAction(a string) reviewtest.Option {
+	return func(_ *reviewtest.Fixture, o *review.Options) { o.Config.ExpiryAction = a }
 }
 
-func expiryEvery(d time.Duration) envOption {
-	return func(o *review.Options) { o.ExpiryInterval = d }
+func expiryEvery(d time.Duration) reviewtest.Option {
+	return func(_ *reviewtest.Fixture, o *review.Options) { o.ExpiryInterval = d }
 }
 
 var (
@@ -71,31 +69,20 @@ var (
 	userHash string
 )
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t *testing.T, opts ...reviewtest.Option) *env {
 	t.Helper()
-	st, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
+	e := &env{}
+	// The notifier sees the quarantine settings before the test's options
+	// change them, as before.
+	base := func(_ *reviewtest.Fixture, o *review.Options) {
+		o.Wake = func() { e.wakes.Add(1) }
+		o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
+		ncfg := config.Defaults()
+		ncfg.Hostname, ncfg.Quarantine = reviewtest.Hostname, o.Config
+		o.Notify = &testNotifier{Notifier: notify.NewNotifier(ncfg), wakes: &e.notifyWakes}
 	}
-	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, reg: prometheus.NewRegistry(), clock: reviewtest.NewClock(), logs: &strings.Builder{}}
-	var logMu sync.Mutex
-	log := slog.New(slog.NewTextHandler(lockedWriter{&logMu, e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o := review.Options{
-		Store: st, Config: config.Defaults().Quarantine, Logger: log, Registerer: e.reg, Hostname: "relay.test",
-		Wake: func() { e.wakes.Add(1) }, Now: e.clock.Now,
-	}
-	o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
-	ncfg := config.Defaults()
-	ncfg.Hostname, ncfg.Quarantine = "relay.test", o.Config
-	o.Notify = &testNotifier{Notifier: notify.NewNotifier(ncfg), wakes: &e.notifyWakes}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	e.svc, err = review.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := reviewtest.NewService(t, append([]reviewtest.Option{base}, opts...)...)
+	e.st, e.svc, e.reg, e.clock, e.logs = f.Store, f.Service, f.Registry, f.Clock, f.Logs
 	hashOnce.Do(func() {
 		h, _ := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.MinCost)
 		userHash = string(h)
@@ -138,17 +125,6 @@ func (e *env) outbox(t *testing.T) []store.Notification {
 		t.Fatal(err)
 	}
 	return ns
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *strings.Builder
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 func sum(tok string) string {

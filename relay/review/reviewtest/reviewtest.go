@@ -1,6 +1,8 @@
-// Package reviewtest has what the review service's tests and the review
-// pages' tests both need: a clock they can move and a way to put held
-// messages in a real store as the relay does.
+// Package reviewtest has what the tests of the review service, the review
+// pages, the control socket and the command line all need: a review.Service
+// over a real embedded store (NewService), the control socket over it
+// (ServeControl), a clock they can move and a way to put held messages in
+// the store as the relay does.
 package reviewtest
 
 import (
