@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,16 +81,23 @@ func newTestDeliverer(t *testing.T, o Options) *testDeliverer {
 	return td
 }
 
-// start runs the deliverer until the test ends.
-func (td *testDeliverer) start(t *testing.T) {
+// start runs the deliverer until the test ends or it calls the function
+// start returns, which waits for the outcomes being recorded (and their
+// log lines).
+func (td *testDeliverer) start(t *testing.T) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	td.Start(ctx)
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		td.Stop(sctx)
-		cancel()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			td.Stop(sctx)
+			cancel()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // queueMessage stores raw from sender with the deliveries dls, as ingest
@@ -121,12 +129,21 @@ func queueMessage(t *testing.T, st store.Store, sender, raw string, dls []store.
 	return id
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitQueue waits until the queue's figures satisfy cond: outcomes are
+// committed in the background after the upstream's reply.
+func waitQueue(t *testing.T, st store.Store, what string, cond func(store.Stats) bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
+	for {
+		s, err := st.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(s) {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s: the queue has %+v", what, s)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

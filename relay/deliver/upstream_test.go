@@ -73,22 +73,28 @@ func TestUpstreamObserve(t *testing.T) {
 	}
 }
 
-// TestUpstreamProbe: a started deliverer checks the upstream itself,
-// before any mail needs it.
+// TestUpstreamProbe: the probe connects as a delivery would and records
+// what it found, before any mail needs the upstream.
 func TestUpstreamProbe(t *testing.T) {
 	sink := smtptest.NewSink(t)
 	up := newTestDeliverer(t, Options{Upstream: testUpstream(sink.Addr())})
 	down := newTestDeliverer(t, Options{Upstream: testUpstream("127.0.0.1:1")}) // nothing listens on port 1
-	up.start(t)
-	down.start(t)
 	ctx := context.Background()
-	waitFor(t, "the probes", func() bool {
-		return strings.HasPrefix(up.UpstreamStatus(ctx), "up since") && strings.HasPrefix(down.UpstreamStatus(ctx), "down since")
-	})
+	up.probeUpstream(ctx)
+	down.probeUpstream(ctx)
+	if s := up.UpstreamStatus(ctx); !strings.HasPrefix(s, "up since") {
+		t.Errorf("status %q with the upstream listening", s)
+	}
+	if s := down.UpstreamStatus(ctx); !strings.HasPrefix(s, "down since") {
+		t.Errorf("status %q with nothing listening", s)
+	}
 	if v := testutil.ToFloat64(up.metrics.upstreamUp); v != 1 {
 		t.Errorf("bccguard_upstream_up = %v with the upstream listening", v)
 	}
 	if v := testutil.ToFloat64(down.metrics.upstreamUp); v != 0 {
 		t.Errorf("bccguard_upstream_up = %v with nothing listening", v)
+	}
+	if sink.Connections() != 1 {
+		t.Errorf("the probe made %d connections, want 1", sink.Connections())
 	}
 }
