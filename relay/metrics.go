@@ -6,7 +6,7 @@ import (
 
 // metrics are the ingress's Prometheus instruments, registered on the
 // registry main passes in. Labels carry listener names, actions, rule names
-// and reply classes only: never an address.
+// and reasons only: never an address. (Delivery's are relay/deliver's.)
 type metrics struct {
 	connections   *prometheus.CounterVec
 	refused       *prometheus.CounterVec
