@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/relay/control/controltest"
 	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
@@ -37,7 +38,7 @@ func startRelay(t *testing.T) *relayFixture {
 		}
 		o.Config, o.Hostname, o.Notify, o.Now = cfg.Quarantine, cfg.Hostname, notes, nil
 	})
-	reviewtest.ServeControl(t, f)
+	controltest.Serve(t, f)
 	return &relayFixture{dir: f.Dir, st: f.Store}
 }
 

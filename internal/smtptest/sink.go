@@ -44,9 +44,8 @@ type Sink struct {
 	discarded int        // messages accepted in Discard mode
 	rejected  []*Message // transactions refused at DATA
 	rcptRej   int        // RCPT commands refused
-	conns     int
-	mails     int // MAIL commands that reached the sink
-	datas     int // DATA or BDAT transfers that reached the sink
+	mails     int        // MAIL commands that reached the sink
+	datas     int        // DATA or BDAT transfers that reached the sink
 	onMail    func(c *smtp.Conn, m *Message) error
 	onRcpt    func(from, to string) *smtp.SMTPError
 	onBody    func(c *smtp.Conn, m *Message, r io.Reader) error
@@ -121,9 +120,14 @@ func StartTLS(cfg *tls.Config) Option { return func(s *Sink) { s.tls = cfg } }
 
 // Configure changes the go-smtp server after the sink's defaults are set
 // (unlimited sizes, SMTPUTF8 and DSN on), each time it starts: to turn an
-// extension off, set a size limit or allow AUTH without TLS.
+// extension off, set a size limit or allow AUTH without TLS. A nil f
+// changes nothing.
 func Configure(f func(*smtp.Server)) Option {
-	return func(s *Sink) { s.configure = append(s.configure, f) }
+	return func(s *Sink) {
+		if f != nil {
+			s.configure = append(s.configure, f)
+		}
+	}
 }
 
 // Listen makes the sink listen with f instead of on 127.0.0.1:0 (a test
@@ -367,11 +371,13 @@ func (s *Sink) RejectedRcpts() int {
 	return s.rcptRej
 }
 
-// Connections counts the connections the sink has accepted.
+// Connections counts the connections the sink has accepted (a STARTTLS
+// on one of them does not count again, though go-smtp starts a new
+// session).
 func (s *Sink) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conns
+	s.wire.mu.Lock()
+	defer s.wire.mu.Unlock()
+	return len(s.wire.conns)
 }
 
 // Mails counts the MAIL commands that reached the sink (accepted or not).
@@ -436,10 +442,6 @@ func describe(ms []*Message) string {
 }
 
 func (s *Sink) newSession(c *smtp.Conn) (smtp.Session, error) {
-	s.mu.Lock()
-	s.conns++
-	s.notifyLocked()
-	s.mu.Unlock()
 	if s.auth != nil {
 		return &authSession{session: session{s: s, conn: c}}, nil
 	}

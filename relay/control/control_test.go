@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/relay/control"
+	"github.com/bccguard/bccguard/relay/control/controltest"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
@@ -23,7 +24,7 @@ var ctx = context.Background()
 func serve(t *testing.T) (string, *embedded.Store) {
 	t.Helper()
 	f := reviewtest.NewService(t)
-	reviewtest.ServeControl(t, f)
+	controltest.Serve(t, f)
 	return f.Dir, f.Store
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/internal/syncbuf"
 	"github.com/bccguard/bccguard/relay/admin"
-	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
@@ -73,15 +71,12 @@ func newEnv(t *testing.T, opts ...reviewtest.Option) *env {
 	t.Helper()
 	e := &env{}
 	// The notifier sees the quarantine settings before the test's options
-	// change them, as before.
+	// change them.
 	base := func(_ *reviewtest.Fixture, o *review.Options) {
 		o.Wake = func() { e.wakes.Add(1) }
 		o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
-		ncfg := config.Defaults()
-		ncfg.Hostname, ncfg.Quarantine = reviewtest.Hostname, o.Config
-		o.Notify = &testNotifier{Notifier: notify.NewNotifier(ncfg), wakes: &e.notifyWakes}
 	}
-	f := reviewtest.NewService(t, append([]reviewtest.Option{base}, opts...)...)
+	f := reviewtest.NewService(t, append([]reviewtest.Option{base, reviewtest.SenderNotices(func() { e.notifyWakes.Add(1) })}, opts...)...)
 	e.st, e.svc, e.reg, e.clock, e.logs = f.Store, f.Service, f.Registry, f.Clock, f.Logs
 	hashOnce.Do(func() {
 		h, _ := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.MinCost)
@@ -107,15 +102,6 @@ func newEnv(t *testing.T, opts ...reviewtest.Option) *env {
 	e.handler = admin.NewHandler(admin.Options{Gatherer: e.reg, Auth: authn, API: review.NewHandler(e.svc)})
 	return e
 }
-
-// testNotifier is the real Notifier (no channels: sender notices only),
-// counting wake-ups.
-type testNotifier struct {
-	*notify.Notifier
-	wakes *atomic.Int32
-}
-
-func (n *testNotifier) Wake() { n.wakes.Add(1) }
 
 // outbox lists the notifications in the store.
 func (e *env) outbox(t *testing.T) []store.Notification {
@@ -238,14 +224,7 @@ func noCred(*http.Request) {}
 // call sends one API request through the admin handler.
 func (e *env) call(t *testing.T, c cred, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	r := httptest.NewRequest(method, path, rd)
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
+	r := reviewtest.APIRequest(method, path, body)
 	c(r) // after: a test may override the Content-Type
 	w := httptest.NewRecorder()
 	e.handler.ServeHTTP(w, r)

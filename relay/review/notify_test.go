@@ -3,7 +3,6 @@ package review_test
 import (
 	"encoding/json"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +23,7 @@ func withChannel(t *testing.T, fourEyes ...string) reviewtest.Option {
 			t.Fatal(err)
 		}
 		cfg.Quarantine = o.Config
-		o.Notify = &testNotifier{Notifier: notify.NewNotifier(cfg), wakes: new(atomic.Int32)}
+		o.Notify = reviewtest.Notifier{Notifier: notify.NewNotifier(cfg)}
 	}
 }
 

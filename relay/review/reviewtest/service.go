@@ -8,6 +8,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/internal/syncbuf"
+	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 )
@@ -60,4 +61,30 @@ func NewService(t testing.TB, opts ...Option) *Fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// SenderNotices gives the Service the real Notifier with no channels (it
+// makes the notices to senders only), built from the quarantine settings
+// as they are when this option runs; wake is called at each of its Wake
+// calls (nil: none).
+func SenderNotices(wake func()) Option {
+	return func(_ *Fixture, o *review.Options) {
+		cfg := config.Defaults()
+		cfg.Hostname, cfg.Quarantine = o.Hostname, o.Config
+		o.Notify = Notifier{Notifier: notify.NewNotifier(cfg), OnWake: wake}
+	}
+}
+
+// Notifier is a real notify.Notifier whose Wake only calls OnWake (when
+// set): no notifier loop runs in these fixtures.
+type Notifier struct {
+	*notify.Notifier
+	OnWake func()
+}
+
+// Wake tells the test instead of a notifier loop.
+func (n Notifier) Wake() {
+	if n.OnWake != nil {
+		n.OnWake()
+	}
 }

@@ -17,9 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bccguard/bccguard/config"
-	"github.com/bccguard/bccguard/internal/syncbuf"
 	"github.com/bccguard/bccguard/relay/admin"
-	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/review/web"
@@ -39,7 +37,6 @@ type env struct {
 	pages *web.Pages
 	clock *reviewtest.Clock
 	srv   *httptest.Server
-	logs  *syncbuf.Buffer
 }
 
 var (
@@ -47,23 +44,15 @@ var (
 	hash     string
 )
 
-// quietNotifier is the real Notifier (sender notices only); nothing sends.
-type quietNotifier struct{ *notify.Notifier }
-
-func (quietNotifier) Wake() {}
-
 func newEnv(t *testing.T, fourEyes ...string) *env {
 	t.Helper()
 	f := reviewtest.NewService(t, func(_ *reviewtest.Fixture, o *review.Options) {
 		o.Config.FourEyesRules = fourEyes
 		o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
-		ncfg := config.Defaults()
-		ncfg.Hostname, ncfg.Quarantine = reviewtest.Hostname, o.Config
-		o.Notify = quietNotifier{notify.NewNotifier(ncfg)}
-	})
+	}, reviewtest.SenderNotices(nil))
 	st, reg := f.Store, f.Registry
 	log := slog.New(slog.NewTextHandler(f.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := &env{st: st, svc: f.Service, clock: f.Clock, logs: f.Logs}
+	e := &env{st: st, svc: f.Service, clock: f.Clock}
 	var err error
 	hashOnce.Do(func() {
 		h, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
