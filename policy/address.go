@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"strings"
 	"unicode/utf8"
 
 	"github.com/bccguard/bccguard/internal/mailhdr"
@@ -21,24 +20,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// safeParseError reduces a library's parse error to its kind: net/mail
-// and go-message repeat the offending input after it (quoted, or after a
-// last colon), and that input is someone's address or header line, which
-// must not reach logs or replies.
-func safeParseError(err error) string {
-	m := err.Error()
-	for _, kind := range []string{"malformed MIME header line", "malformed MIME header key", "malformed MIME header initial line"} {
-		if i := strings.Index(m, kind); i >= 0 {
-			return m[:i+len(kind)]
-		}
-	}
-	if i := strings.IndexByte(m, '"'); i >= 0 {
-		m = m[:i]
-	}
-	if i := strings.Index(m, ": '"); i >= 0 {
-		m = m[:i]
-	}
-	return strings.TrimRight(m, " :;")
 }

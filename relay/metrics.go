@@ -4,9 +4,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the relay's Prometheus instruments, registered on the
+// metrics are the ingress's Prometheus instruments, registered on the
 // registry main passes in. Labels carry listener names, actions, rule names
-// and reply classes only: never an address.
+// and reasons only: never an address. (Delivery's are relay/deliver's.)
 type metrics struct {
 	connections   *prometheus.CounterVec
 	refused       *prometheus.CounterVec
@@ -17,10 +17,6 @@ type metrics struct {
 	bareNewlines  *prometheus.CounterVec
 	dataSeconds   prometheus.Histogram
 	decisions     *prometheus.CounterVec
-	deliveries    *prometheus.CounterVec
-	deliverySecs  prometheus.Histogram
-	dsns          prometheus.Counter
-	upstreamUp    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,21 +50,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bccguard_policy_decisions_total", Help: "Policy decisions, by action, rule and mode (enforce or monitor).",
 		}, []string{"action", "rule", "mode"}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bccguard_deliveries_total", Help: "Delivery attempts, by result (delivered, deferred, bounced, expired) and upstream reply class (2xx, 4xx, 5xx, network).",
-		}, []string{"result", "reply_class"}),
-		deliverySecs: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "bccguard_delivery_duration_seconds", Help: "Time of one delivery attempt to the upstream.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
-		}),
-		dsns: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "bccguard_dsn_sent_total", Help: "Delivery status notifications queued to senders.",
-		}),
-		upstreamUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "bccguard_upstream_up", Help: "1 if the last attempt to reach the upstream connected, else 0.",
-		}),
 	}
 	reg.MustRegister(m.connections, m.refused, m.accepted, m.rejected, m.receivedBytes, m.authFailures, m.bareNewlines,
-		m.dataSeconds, m.decisions, m.deliveries, m.deliverySecs, m.dsns, m.upstreamUp)
+		m.dataSeconds, m.decisions)
 	return m
 }

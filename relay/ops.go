@@ -20,8 +20,8 @@ import (
 
 // ops is what operations watch beyond the per-message instruments of
 // metrics.go: recipients protected, policy reloads and the configuration in
-// force, certificate expiry, queue and session gauges read at scrape time,
-// the upstream's reachability and the state /readyz reports.
+// force, certificate expiry, session gauges read at scrape time and the
+// state /readyz reports. (The queue's and the upstream's are relay/deliver's.)
 type ops struct {
 	protected  *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
@@ -30,14 +30,11 @@ type ops struct {
 	configInfo *prometheus.GaugeVec
 	certExpiry *prometheus.GaugeVec
 
-	up *upstreamState
-
 	mu      sync.Mutex
 	stopped map[string]bool // listeners whose Serve has returned
 }
 
-// initOps registers the operations metrics on reg and starts tracking the
-// upstream's state through the bccguard_upstream_up gauge.
+// initOps registers the operations metrics on reg.
 func (s *Server) initOps(reg prometheus.Registerer) error {
 	o := &ops{
 		protected: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -68,21 +65,9 @@ func (s *Server) initOps(reg prometheus.Registerer) error {
 		}, []string{"listener"}),
 		stopped: map[string]bool{},
 	}
-	o.up = &upstreamState{Gauge: s.metrics.upstreamUp, log: s.log, addr: s.cfg.Upstream.Address}
-	s.metrics.upstreamUp = o.up
-
-	qc := &queueCollector{
-		store: s.store, log: s.log,
-		deliveries: prometheus.NewDesc("bccguard_queue_deliveries",
-			"Deliveries in the queue, by state: queued (due or waiting for their first attempt), deferred (waiting to be retried) "+
-				"or held (put on hold by an operator: not attempted, not aging, not in bccguard_queue_oldest_age_seconds).",
-			[]string{"state"}, nil),
-		oldest: prometheus.NewDesc("bccguard_queue_oldest_age_seconds",
-			"Age of the oldest delivery still in the queue, since its message was accepted (0 when the queue is empty).", nil, nil),
-	}
 	sc := &sessionsCollector{srv: s, desc: prometheus.NewDesc("bccguard_sessions_active",
 		"SMTP sessions (client connections) open now, by listener.", []string{"listener"}, nil)}
-	for _, c := range []prometheus.Collector{o.protected, o.reloads, o.reloadOK, o.reloadTime, o.configInfo, o.certExpiry, qc, sc} {
+	for _, c := range []prometheus.Collector{o.protected, o.reloads, o.reloadOK, o.reloadTime, o.configInfo, o.certExpiry, sc} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("relay: register metrics: %w", err)
 		}
@@ -107,10 +92,6 @@ func (s *Server) initOps(reg prometheus.Registerer) error {
 		s.metrics.authFailures.WithLabelValues(l.Name)
 		s.metrics.bareNewlines.WithLabelValues(l.Name, "rejected")
 		s.metrics.bareNewlines.WithLabelValues(l.Name, "normalized")
-	}
-	for _, rc := range [][2]string{{"delivered", "2xx"}, {"deferred", "4xx"}, {"deferred", "network"},
-		{"bounced", "5xx"}, {"expired", "4xx"}, {"expired", "network"}} {
-		s.metrics.deliveries.WithLabelValues(rc[0], rc[1])
 	}
 	return nil
 }
@@ -231,4 +212,4 @@ func (s *Server) PolicyReady(context.Context) error {
 // UpstreamStatus describes the upstream's reachability for /readyz, which
 // reports it without depending on it: while the upstream is down the queue
 // holds what is accepted.
-func (s *Server) UpstreamStatus(context.Context) string { return s.ops.up.status() }
+func (s *Server) UpstreamStatus(ctx context.Context) string { return s.delivery.UpstreamStatus(ctx) }

@@ -1,261 +1,29 @@
 package relay
 
 import (
-	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
-	"github.com/bccguard/bccguard/config"
-	"github.com/bccguard/bccguard/internal/testcert"
-	"github.com/bccguard/bccguard/policy"
-	"github.com/bccguard/bccguard/relay/store/embedded"
+	"github.com/bccguard/bccguard/internal/smtptest"
 )
-
-// testRelay is a Server on its own registry with an embedded store, started
-// on loopback ports.
-type testRelay struct {
-	srv  *Server
-	reg  *prometheus.Registry
-	logs *syncBuffer
-	cert *x509.Certificate
-	cfg  *config.Config
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// startTestRelay runs a relay that explodes every message with more than
-// one visible recipient, delivering to upstream, with a plain listener
-// "smtp" and a STARTTLS listener "submission".
-func startTestRelay(t *testing.T, upstream string, redactKey []byte) *testRelay {
-	t.Helper()
-	dir := t.TempDir()
-	certFile, keyFile, cert := writeTestCert(t, dir)
-	cfgFile := filepath.Join(dir, "bccguard.yaml")
-	text := fmt.Sprintf(`hostname: relay.test
-data_dir: %q
-listeners:
-  - {name: smtp, address: "127.0.0.1:0"}
-  - {name: submission, address: "127.0.0.1:0", tls: starttls, tls_cert: %q, tls_key: %q, auth: false}
-upstream: {address: %q, tls: none}
-queue: {retry_first: 1s, retry_max: 2s, lifetime: 1h}
-policy:
-  rules:
-    - {name: many-visible, when: "visible.count > 1", action: explode}
-`, filepath.Join(dir, "data"), certFile, keyFile, upstream)
-	if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load(&cfg.Policy, cfg.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	reg := prometheus.NewRegistry()
-	srv, err := New(Options{
-		Config: cfg, Store: st, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Registerer: reg, Policy: pol, RedactKey: redactKey,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = srv.Shutdown(sctx)
-		cancel()
-		_ = st.Close()
-		if t.Failed() {
-			t.Logf("relay log:\n%s", logs.String())
-		}
-	})
-	return &testRelay{srv: srv, reg: reg, logs: logs, cert: cert, cfg: cfg}
-}
-
-func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, cert *x509.Certificate) {
-	t.Helper()
-	c := testcert.New(t, "relay.test")
-	certFile, keyFile = c.WriteFiles(t, dir)
-	return certFile, keyFile, c.Leaf
-}
-
-// testSink is an upstream MTA that accepts everything, or refuses
-// recipients with a reply quoting their address as Postfix does.
-type testSink struct {
-	addr    string
-	mu      sync.Mutex
-	got     int
-	refuse  map[string]bool
-	changed chan struct{}
-}
-
-func newTestSink(t *testing.T) *testSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testSink{addr: ln.Addr().String(), refuse: map[string]bool{}, changed: make(chan struct{}, 100)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
-	srv.Domain = "sink.test"
-	srv.AllowInsecureAuth = true
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *testSink) delivered() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.got
-}
-
-type sinkSession struct {
-	s     *testSink
-	rcpts int
-}
-
-func (ss *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	ss.s.mu.Lock()
-	refuse := ss.s.refuse[to]
-	ss.s.mu.Unlock()
-	if refuse {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
-			Message: "<" + to + ">: Recipient address rejected: User unknown"}
-	}
-	ss.rcpts++
-	return nil
-}
-func (ss *sinkSession) Data(r io.Reader) error {
-	_, _ = io.Copy(io.Discard, r)
-	ss.s.mu.Lock()
-	ss.s.got += ss.rcpts
-	ss.s.mu.Unlock()
-	ss.s.changed <- struct{}{}
-	return nil
-}
-func (ss *sinkSession) Reset()        { ss.rcpts = 0 }
-func (ss *sinkSession) Logout() error { return nil }
-
-func sendTestMail(t *testing.T, addr, from string, to []string) {
-	t.Helper()
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	msg := "From: " + from + "\r\nTo: " + strings.Join(to, ", ") + "\r\nSubject: survey\r\n\r\nHello\r\n"
-	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	_ = c.Quit()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// metricValue sums the samples of name whose labels include want.
-func metricValue(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) (float64, bool) {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, found := 0.0, false
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				labels[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue next
-				}
-			}
-			found = true
-			sum += sampleValue(mf.GetType(), m)
-		}
-	}
-	return sum, found
-}
-
-func sampleValue(typ dto.MetricType, m *dto.Metric) float64 {
-	switch typ {
-	case dto.MetricType_COUNTER:
-		return m.GetCounter().GetValue()
-	case dto.MetricType_GAUGE:
-		return m.GetGauge().GetValue()
-	case dto.MetricType_HISTOGRAM:
-		return float64(m.GetHistogram().GetSampleCount())
-	}
-	return m.GetUntyped().GetValue()
-}
 
 // TestMetricsLintAndNoAddresses relays and explodes a mailing, then checks
 // the relay's registry: GatherAndLint finds nothing, no label value looks
 // like an address, and the operations metrics carry the right values.
 func TestMetricsLintAndNoAddresses(t *testing.T) {
-	sink := newTestSink(t)
-	r := startTestRelay(t, sink.addr, []byte("0123456789abcdef0123456789abcdef"))
+	sink := smtptest.NewSink(t)
+	r := startTestRelay(t, sink.Addr(), []byte("0123456789abcdef0123456789abcdef"))
 	rcpts := []string{"ann@customers.example", "ben@customers.example", "cy@customers.example"}
 	sendTestMail(t, r.srv.Addrs()["smtp"].String(), "crm@brand.example", rcpts)
-	waitFor(t, "3 deliveries", func() bool { return sink.delivered() == 3 })
+	sink.WaitUntil(t, 20*time.Second, "3 deliveries", func(ms []*smtptest.Message) bool { return len(ms) == 3 })
 	waitFor(t, "the delivery metrics", func() bool {
 		v, _ := metricValue(t, r.reg, "bccguard_deliveries_total", map[string]string{"result": "delivered"})
 		return v == 3
@@ -420,8 +188,8 @@ func TestReadinessChecks(t *testing.T) {
 }
 
 func TestUpstreamProbeUp(t *testing.T) {
-	sink := newTestSink(t)
-	r := startTestRelay(t, sink.addr, nil)
+	sink := smtptest.NewSink(t)
+	r := startTestRelay(t, sink.Addr(), nil)
 	waitFor(t, "the upstream probe", func() bool { return strings.HasPrefix(r.srv.UpstreamStatus(context.Background()), "up since") })
 	if v, _ := metricValue(t, r.reg, "bccguard_upstream_up", nil); v != 1 {
 		t.Errorf("bccguard_upstream_up = %v", v)
@@ -431,9 +199,9 @@ func TestUpstreamProbeUp(t *testing.T) {
 // TestUpstreamReplyRedacted: an upstream reply that quotes the recipient
 // reaches the log redacted.
 func TestUpstreamReplyRedacted(t *testing.T) {
-	sink := newTestSink(t)
-	sink.refuse["gone@customers.example"] = true
-	r := startTestRelay(t, sink.addr, []byte("0123456789abcdef0123456789abcdef"))
+	sink := smtptest.NewSink(t)
+	sink.RejectRcpt("gone@customers.example", smtptest.SMTPErr(550, "5.1.1", "<gone@customers.example>: Recipient address rejected: User unknown"))
+	r := startTestRelay(t, sink.Addr(), []byte("0123456789abcdef0123456789abcdef"))
 	sendTestMail(t, r.srv.Addrs()["smtp"].String(), "crm@brand.example", []string{"gone@customers.example"})
 	waitFor(t, "the bounce to be logged", func() bool { return strings.Contains(r.logs.String(), "Recipient address rejected") })
 	if logs := r.logs.String(); strings.Contains(logs, "@customers.example") || strings.Contains(logs, "crm@brand.example") {

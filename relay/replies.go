@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/bccguard/bccguard/internal/lineend"
+	"github.com/bccguard/bccguard/internal/oneline"
 	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/relay/limit"
 	"github.com/bccguard/bccguard/relay/store"
@@ -20,8 +21,6 @@ var (
 		Message: "Authentication required"}
 	errRelayDenied = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: "Relay access denied: this network may not relay and this listener offers no AUTH"}
-	errTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
-		Message: "Message too big for this relay"}
 	errHeaderTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 		Message: "Message header block too big for this relay"}
 	// A bare CR or LF in DATA or BDAT where the listener's bare_newlines
@@ -64,10 +63,10 @@ func rateLimitReply(err error) *smtp.SMTPError {
 	switch {
 	case errors.As(err, &e) && e.Recipients:
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
-			Message: safeText("Too many recipients for now (rate limit "+e.Limit+"), please try this one again later", 200)}
+			Message: oneline.ASCII("Too many recipients for now (rate limit "+e.Limit+"), please try this one again later", 200)}
 	case errors.As(err, &e):
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: safeText("Too many messages for now (rate limit "+e.Limit+"), please try again later", 200)}
+			Message: oneline.ASCII("Too many messages for now (rate limit "+e.Limit+"), please try again later", 200)}
 	}
 	return errRateUnavailable
 }
@@ -161,20 +160,5 @@ func rejectReply(reason string) *smtp.SMTPError {
 	if reason == "" {
 		reason = "Message refused by policy: recipients must not be shown to each other"
 	}
-	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: safeText(reason, 400)}
-}
-
-// safeText keeps printable ASCII only (no CR/LF that could inject a reply
-// line) and caps the length.
-func safeText(s string, max int) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		c := s[i]
-		if c >= 0x20 && c < 0x7f {
-			b = append(b, c)
-		} else if c == '\t' || c == '\r' || c == '\n' {
-			b = append(b, ' ')
-		}
-	}
-	return string(b)
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: oneline.ASCII(reason, 400)}
 }

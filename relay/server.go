@@ -1,6 +1,7 @@
-// Package relay is bccguard's SMTP side: ingress sessions that accept mail
-// from marketing and CRM tools, the delivery workers that hand each copy to
-// the upstream MTA, and the rendering of those copies.
+// Package relay is bccguard's SMTP side: the Server with its listeners,
+// the ingress sessions that accept mail from marketing and CRM tools, and
+// ingest to the store. The Server starts relay/deliver's workers, which
+// hand each copy (rendered by relay/rewrite) to the upstream MTA.
 package relay
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/policy"
+	"github.com/bccguard/bccguard/relay/deliver"
 	"github.com/bccguard/bccguard/relay/limit"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -60,7 +62,7 @@ type Options struct {
 	Notify Notifier
 }
 
-// Server is the running relay: its listeners and its delivery workers.
+// Server is the running relay: its listeners and the delivery it starts.
 type Server struct {
 	cfg       *config.Config
 	store     store.Store
@@ -76,10 +78,10 @@ type Server struct {
 
 	closing   atomic.Bool
 	listeners []*listener
-	delivery  *deliverer
-	ops       *ops      // ops.go: operations metrics and readiness
-	notify    Notifier  // notices.go: notifications committed with holds
-	dkim      *dkimSide // dkim.go: verify at ingest, sign at delivery
+	delivery  *deliver.Deliverer
+	ops       *ops          // ops.go: operations metrics and readiness
+	notify    Notifier      // notices.go: notifications committed with holds
+	dkim      *verification // verify.go: DKIM verification at ingest
 
 	contentMetrics *contentMetrics // content.go: what body scans find
 }
@@ -112,15 +114,26 @@ func New(o Options) (*Server, error) {
 	if err := s.initOps(o.Registerer); err != nil {
 		return nil, err
 	}
-	s.dkim = newDKIMSide(o.Config.DKIM, o.Registerer)
+	signer := newSigner(o.Config.DKIM, o.Registerer)
+	s.dkim = newVerification(o.Config.DKIM, signer, o.Registerer)
 	s.contentMetrics = newContentMetrics(o.Registerer)
-	d, err := newDeliverer(s)
+	d, err := deliver.New(deliver.Options{
+		Store: o.Store, Upstream: o.Config.Upstream, Queue: o.Config.Queue, Hostname: o.Config.Hostname,
+		Signer: signer, Logger: o.Logger, Registerer: o.Registerer, Redact: s.redact, RedactText: s.redactText,
+	})
 	if err != nil {
 		return nil, err
 	}
 	s.delivery = d
 	return s, nil
 }
+
+// Wake tells the delivery dispatcher that work may be due now (after a
+// queue flush).
+func (s *Server) Wake() { s.delivery.Wake() }
+
+// wakeDelivery tells the dispatcher that a message was queued.
+func (s *Server) wakeDelivery() { s.delivery.Wake() }
 
 // SetPolicy swaps the policy (on reload); sessions in flight keep the one
 // they started DATA with.
@@ -187,8 +200,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 		s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "tls", l.cfg.TLS)
 	}
-	s.delivery.start(ctx)
-	go s.watchUpstream(ctx)
+	s.delivery.Start(ctx)
 	return nil
 }
 
@@ -275,7 +287,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s.delivery.stop(dctx)
+	s.delivery.Stop(dctx)
 	return nil
 }
 

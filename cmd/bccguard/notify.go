@@ -8,7 +8,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/bccguard/bccguard/relay"
+	"github.com/bccguard/bccguard/relay/deliver"
 	"github.com/bccguard/bccguard/relay/notify"
 )
 
@@ -36,7 +36,7 @@ func cmdNotify(args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := notify.SendTest(ctx, cfg, *channel, func(ctx context.Context, to string, write func(io.Writer) error) error {
-		return relay.SendNow(ctx, cfg, to, write)
+		return deliver.SendNow(ctx, cfg, to, write)
 	})
 	if err != nil {
 		return usagef("notify test: %v", err)

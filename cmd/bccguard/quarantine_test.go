@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"os/user"
@@ -13,19 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/bccguard/bccguard/config"
-	"github.com/bccguard/bccguard/relay/control"
-	"github.com/bccguard/bccguard/relay/queueadmin"
+	"github.com/bccguard/bccguard/relay/control/controltest"
 	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 )
 
 // relayFixture is what `bccguard serve` runs for the CLI: the embedded
-// store, the review service and the control socket, in a temp data folder.
+// store, the review service (with the real notifier) and the control
+// socket, in a temp data folder.
 type relayFixture struct {
 	dir string
 	st  *embedded.Store
@@ -33,58 +30,28 @@ type relayFixture struct {
 
 func startRelay(t *testing.T) *relayFixture {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := embedded.Open(dir, embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := config.Defaults()
-	reg := prometheus.NewRegistry()
-	notes, err := notify.New(notify.Options{Config: cfg, Store: st, Logger: slog.New(slog.DiscardHandler), Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev, err := newReview(cfg, st, slog.New(slog.DiscardHandler), reg, func() {}, nil, notes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := control.Listen(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue, err := queueadmin.New(queueadmin.Options{Store: st, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(), Hostname: "relay.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := control.NewServer(control.NewHandler(queue, rev))
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return &relayFixture{dir: dir, st: st}
+	f := reviewtest.NewService(t, func(f *reviewtest.Fixture, o *review.Options) {
+		cfg := config.Defaults()
+		notes, err := notify.New(notify.Options{Config: cfg, Store: f.Store, Logger: slog.New(slog.DiscardHandler), Registerer: f.Registry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Config, o.Hostname, o.Notify, o.Now = cfg.Quarantine, cfg.Hostname, notes, nil
+	})
+	controltest.Serve(t, f)
+	return &relayFixture{dir: f.Dir, st: f.Store}
 }
 
 const cliMessage = "From: Shop <news@shop.example>\r\nTo: \"Ann\" <ann@one.example>, bob@two.example\r\nSubject: Survey\r\n\r\nPlease answer.\r\n"
 
 func (f *relayFixture) hold(t *testing.T, rule string) string {
 	t.Helper()
-	ctx := context.Background()
-	sp, _, err := f.st.NewSpool(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Abort()
-	_, _ = io.WriteString(sp, cliMessage)
-	id, err := sp.Commit(ctx, store.Message{
-		Envelope:  store.Envelope{Sender: "news@shop.example", Recipients: []store.Recipient{{Addr: "ann@one.example"}, {Addr: "bob@two.example"}}},
-		Client:    store.Client{Listener: "smtp", IP: "192.0.2.1", User: "crm"},
-		HeaderLen: int64(strings.Index(cliMessage, "\r\n\r\n") + 4),
+	return reviewtest.Hold(t, f.st, cliMessage, store.Message{
+		Envelope: store.Envelope{Sender: "news@shop.example", Recipients: []store.Recipient{{Addr: "ann@one.example"}, {Addr: "bob@two.example"}}},
+		Client:   store.Client{Listener: "smtp", IP: "192.0.2.1", User: "crm"},
 		Quarantine: &store.Quarantine{Rule: rule, Reason: "visible.external >= 2", ExpiresAt: time.Now().Add(time.Hour),
 			Visible: []store.VisibleRecipient{{Name: "Ann", Address: "ann@one.example", Field: "to"}, {Address: "bob@two.example", Field: "to"}}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	})
 }
 
 func runCLI(args ...string) (int, string, string) {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net"
 	"net/textproto"
 	"testing"
@@ -13,41 +12,14 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/internal/testcert"
 )
 
-// session is the smallest AuthSession that shows how the relay wires this
-// package: verify records the user, Mail insists on it.
-type session struct {
-	users *Users
-	user  string
-}
-
-func (s *session) AuthMechanisms() []string { return Mechanisms() }
-
-func (s *session) Auth(mech string) (sasl.Server, error) {
-	return NewServer(mech, func(user, pass string) error {
-		if err := s.users.Check(user, pass); err != nil {
-			return err
-		}
-		s.user = user
-		return nil
-	})
-}
-
-func (s *session) Mail(string, *smtp.MailOptions) error {
-	if s.user == "" {
-		return smtp.ErrAuthRequired
-	}
-	return nil
-}
-func (s *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *session) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
-func (s *session) Reset()                               {}
-func (s *session) Logout() error                        { return nil }
-
-// startServer runs a go-smtp server with STARTTLS on 127.0.0.1 and returns
-// its address and a client TLS config that trusts its certificate.
+// startServer runs a capturing go-smtp server with STARTTLS on 127.0.0.1,
+// wired to this package as the relay wires it: AUTH with Mechanisms and
+// NewServer checking Users, and MAIL refused until AUTH has succeeded. It
+// returns the address and a client TLS config that trusts its certificate.
 func startServer(t *testing.T) (string, *tls.Config) {
 	t.Helper()
 	cert := testcert.New(t, "127.0.0.1")
@@ -56,22 +28,29 @@ func startServer(t *testing.T) (string, *tls.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &session{users: users}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
-	srv.TLSConfig = &tls.Config{
-		Certificates: []tls.Certificate{cert.TLS},
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String(), &tls.Config{RootCAs: cert.Pool, ServerName: "127.0.0.1"}
+	s := smtptest.NewSink(t,
+		smtptest.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}}),
+		smtptest.Auth(Mechanisms(), func(mech string, done func(string)) (sasl.Server, error) {
+			return NewServer(mech, func(user, pass string) error {
+				if err := users.Check(user, pass); err != nil {
+					return err
+				}
+				done(user)
+				return nil
+			})
+		}),
+		smtptest.Configure(func(srv *smtp.Server) {
+			srv.Domain = "localhost"
+			srv.ReadTimeout = 10 * time.Second
+			srv.WriteTimeout = 10 * time.Second
+		}))
+	s.OnMail(func(_ *smtp.Conn, m *smtptest.Message) error {
+		if m.User == "" {
+			return smtp.ErrAuthRequired
+		}
+		return nil
+	})
+	return s.Addr(), &tls.Config{RootCAs: cert.Pool, ServerName: "127.0.0.1"}
 }
 
 func TestSMTPAuth(t *testing.T) {

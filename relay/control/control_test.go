@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"os/user"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/control"
-	"github.com/bccguard/bccguard/relay/queueadmin"
+	"github.com/bccguard/bccguard/relay/control/controltest"
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 )
@@ -27,55 +23,21 @@ var ctx = context.Background()
 // temp data folder, as serve does.
 func serve(t *testing.T) (string, *embedded.Store) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := embedded.Open(dir, embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rev, err := review.New(review.Options{
-		Store: st, Config: config.Defaults().Quarantine, Logger: slog.New(slog.DiscardHandler),
-		Registerer: prometheus.NewRegistry(), Hostname: "relay.test",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := control.Listen(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue, err := queueadmin.New(queueadmin.Options{Store: st, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(), Hostname: "relay.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := control.NewServer(control.NewHandler(queue, rev))
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return dir, st
+	f := reviewtest.NewService(t)
+	controltest.Serve(t, f)
+	return f.Dir, f.Store
 }
 
 func hold(t *testing.T, st store.Store, rcpts ...string) string {
 	t.Helper()
-	sp, _, err := st.NewSpool(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Abort()
-	raw := "Subject: hello\r\nTo: " + strings.Join(rcpts, ", ") + "\r\n\r\nbody\r\n"
-	_, _ = io.WriteString(sp, raw)
 	env := store.Envelope{Sender: "news@shop.example"}
 	for _, r := range rcpts {
 		env.Recipients = append(env.Recipients, store.Recipient{Addr: r})
 	}
-	id, err := sp.Commit(ctx, store.Message{
+	return reviewtest.Hold(t, st, "Subject: hello\r\nTo: "+strings.Join(rcpts, ", ")+"\r\n\r\nbody\r\n", store.Message{
 		Envelope: env, Client: store.Client{Listener: "smtp", IP: "192.0.2.1"},
-		HeaderLen:  int64(strings.Index(raw, "\r\n\r\n") + 4),
 		Quarantine: &store.Quarantine{Rule: "many-visible", ExpiresAt: time.Now().Add(time.Hour)},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	})
 }
 
 func TestQuarantineOverSocket(t *testing.T) {

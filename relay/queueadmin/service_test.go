@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
 )
@@ -321,14 +322,7 @@ func TestAPI(t *testing.T) {
 	h := NewHandler(f.svc)
 	call := func(a review.Actor, method, path, body string) *httptest.ResponseRecorder {
 		t.Helper()
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		r := httptest.NewRequest(method, path, rd)
-		if body != "" {
-			r.Header.Set("Content-Type", "application/json")
-		}
+		r := reviewtest.APIRequest(method, path, body)
 		if a.Name != "" {
 			r = r.WithContext(review.WithActor(r.Context(), a))
 		}

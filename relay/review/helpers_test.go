@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,8 +17,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/syncbuf"
 	"github.com/bccguard/bccguard/relay/admin"
-	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
@@ -49,21 +47,19 @@ type env struct {
 	// notifyWakes counts the Notifier's wake-ups (notices committed).
 	notifyWakes atomic.Int32
 	handler     http.Handler
-	logs        *strings.Builder
+	logs        *syncbuf.Buffer
 }
 
-type envOption func(*review.Options)
-
-func fourEyes(rules ...string) envOption {
-	return func(o *review.Options) { o.Config.FourEyesRules = rules }
+func fourEyes(rules ...string) reviewtest.Option {
+	return func(_ *reviewtest.Fixture, o *review.Options) { o.Config.FourEyesRules = rules }
 }
 
-func expiryAction(a string) envOption {
-	return func(o *review.Options) { o.Config.ExpiryAction = a }
+func expiryAction(a string) reviewtest.Option {
+	return func(_ *reviewtest.Fixture, o *review.Options) { o.Config.ExpiryAction = a }
 }
 
-func expiryEvery(d time.Duration) envOption {
-	return func(o *review.Options) { o.ExpiryInterval = d }
+func expiryEvery(d time.Duration) reviewtest.Option {
+	return func(_ *reviewtest.Fixture, o *review.Options) { o.ExpiryInterval = d }
 }
 
 var (
@@ -71,31 +67,17 @@ var (
 	userHash string
 )
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t *testing.T, opts ...reviewtest.Option) *env {
 	t.Helper()
-	st, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
+	e := &env{}
+	// The notifier sees the quarantine settings before the test's options
+	// change them.
+	base := func(_ *reviewtest.Fixture, o *review.Options) {
+		o.Wake = func() { e.wakes.Add(1) }
+		o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
 	}
-	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, reg: prometheus.NewRegistry(), clock: reviewtest.NewClock(), logs: &strings.Builder{}}
-	var logMu sync.Mutex
-	log := slog.New(slog.NewTextHandler(lockedWriter{&logMu, e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o := review.Options{
-		Store: st, Config: config.Defaults().Quarantine, Logger: log, Registerer: e.reg, Hostname: "relay.test",
-		Wake: func() { e.wakes.Add(1) }, Now: e.clock.Now,
-	}
-	o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
-	ncfg := config.Defaults()
-	ncfg.Hostname, ncfg.Quarantine = "relay.test", o.Config
-	o.Notify = &testNotifier{Notifier: notify.NewNotifier(ncfg), wakes: &e.notifyWakes}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	e.svc, err = review.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := reviewtest.NewService(t, append([]reviewtest.Option{base, reviewtest.SenderNotices(func() { e.notifyWakes.Add(1) })}, opts...)...)
+	e.st, e.svc, e.reg, e.clock, e.logs = f.Store, f.Service, f.Registry, f.Clock, f.Logs
 	hashOnce.Do(func() {
 		h, _ := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.MinCost)
 		userHash = string(h)
@@ -121,15 +103,6 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	return e
 }
 
-// testNotifier is the real Notifier (no channels: sender notices only),
-// counting wake-ups.
-type testNotifier struct {
-	*notify.Notifier
-	wakes *atomic.Int32
-}
-
-func (n *testNotifier) Wake() { n.wakes.Add(1) }
-
 // outbox lists the notifications in the store.
 func (e *env) outbox(t *testing.T) []store.Notification {
 	t.Helper()
@@ -138,17 +111,6 @@ func (e *env) outbox(t *testing.T) []store.Notification {
 		t.Fatal(err)
 	}
 	return ns
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *strings.Builder
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 func sum(tok string) string {
@@ -262,14 +224,7 @@ func noCred(*http.Request) {}
 // call sends one API request through the admin handler.
 func (e *env) call(t *testing.T, c cred, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	r := httptest.NewRequest(method, path, rd)
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
+	r := reviewtest.APIRequest(method, path, body)
 	c(r) // after: a test may override the Content-Type
 	w := httptest.NewRecorder()
 	e.handler.ServeHTTP(w, r)

@@ -3,27 +3,27 @@ package review_test
 import (
 	"encoding/json"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
 )
 
 // withChannel gives the Service a Notifier with one webhook channel that
 // takes every event, for rules in fourEyes under the four-eyes rule.
-func withChannel(t *testing.T, fourEyes ...string) envOption {
-	return func(o *review.Options) {
+func withChannel(t *testing.T, fourEyes ...string) reviewtest.Option {
+	return func(_ *reviewtest.Fixture, o *review.Options) {
 		o.Config.FourEyesRules = fourEyes
 		cfg, err := config.Parse("t.yaml", []byte("hostname: relay.test\nadmin: {public_url: \"https://review.example\"}\nnotify:\n  channels:\n    - {name: siem, type: webhook, url: \"https://siem.example\", secret_env: S}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Quarantine = o.Config
-		o.Notify = &testNotifier{Notifier: notify.NewNotifier(cfg), wakes: new(atomic.Int32)}
+		o.Notify = reviewtest.Notifier{Notifier: notify.NewNotifier(cfg)}
 	}
 }
 

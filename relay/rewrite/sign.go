@@ -18,17 +18,34 @@ import (
 type Signer struct {
 	keyring    *dkim.Keyring
 	signPassed bool
+	authservID string
+	verifying  bool
 
 	signatures   *prometheus.CounterVec
 	signFailures *prometheus.CounterVec
 }
 
-// NewSigner signs with the keys of keyring; signPassed signs copies the
-// rewrite left unchanged too. Its metrics are registered with reg.
-func NewSigner(keyring *dkim.Keyring, signPassed bool, reg prometheus.Registerer) *Signer {
+// SignerOptions are what a Signer signs with and in whose name.
+type SignerOptions struct {
+	// Keyring holds the signing keys; empty signs nothing.
+	Keyring *dkim.Keyring
+	// SignPassed signs copies the rewrite left unchanged too.
+	SignPassed bool
+	// AuthservID is the authserv-id (RFC 8601) of bccguard's own
+	// Authentication-Results: fields.
+	AuthservID string
+	// Verifying says that bccguard verifies incoming signatures and so
+	// records results of its own.
+	Verifying bool
+}
+
+// NewSigner signs as o says. Its metrics are registered with reg.
+func NewSigner(o SignerOptions, reg prometheus.Registerer) *Signer {
 	s := &Signer{
-		keyring:    keyring,
-		signPassed: signPassed,
+		keyring:    o.Keyring,
+		signPassed: o.SignPassed,
+		authservID: o.AuthservID,
+		verifying:  o.Verifying,
 		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bccguard_dkim_signatures_total", Help: "DKIM signatures added to delivered copies, by signing domain and algorithm.",
 		}, []string{"domain", "algorithm"}),
@@ -72,8 +89,9 @@ func FromDomain(h *mailhdr.Reading) string {
 
 // Prepare makes what delivery writes around the stored message for one
 // copy: the copy options (signatures the rewrite broke removed, forged
-// results dropped when authservID is set) and, above the copy, bccguard's
-// DKIM-Signature fields and the stored Authentication-Results: field.
+// results in bccguard's name dropped whenever bccguard records results of
+// its own) and, above the copy, bccguard's DKIM-Signature fields and the
+// stored Authentication-Results: field.
 //
 // A copy is signed when the rewrite changed its header (explode, bcc, a
 // pass that lost its Bcc:) or sign_passed is set, and a key fits its From:
@@ -81,8 +99,14 @@ func FromDomain(h *mailhdr.Reading) string {
 // (the body from memory or streamed from the store, never held whole); the
 // second pass, into the DATA command, writes the fields made here and the
 // same copy again.
-func (s *Signer) Prepare(ctx context.Context, src *Source, dl store.Delivery, authservID string) (Options, error) {
+func (s *Signer) Prepare(ctx context.Context, src *Source, dl store.Delivery) (Options, error) {
 	msg := src.msg
+	authservID := ""
+	if s.verifying || msg.AuthResults != "" {
+		// Whoever reads bccguard's results must be able to trust that
+		// every one in its name is its own.
+		authservID = s.authservID
+	}
 	o := Options{StripSignatures: true, AuthservID: authservID, Prefix: msg.AuthResults}
 	if s.keyring.Empty() {
 		return o, nil

@@ -107,13 +107,13 @@ func TestPrepareSignsAndStrips(t *testing.T) {
 	hl := strings.Index(raw, "\r\n\r\n") + 4
 
 	reg := prometheus.NewRegistry()
-	d := NewSigner(keyring(ours), false, reg)
+	d := NewSigner(SignerOptions{Keyring: keyring(ours), AuthservID: "relay.test", Verifying: true}, reg)
 	msg := store.Message{ID: "M1", HeaderLen: int64(hl), Size: int64(len(raw)),
 		AuthResults: "Authentication-Results: relay.test;\r\n\tdkim=pass header.d=esp.example\r\n"}
 	dl := store.Delivery{ID: "D1", Rewrite: store.RewriteExplode, Recipients: []store.Recipient{{Addr: "bob@example.net"}}}
 	st := memStore{raw: []byte(raw)}
 	src := mustSource(t, st, msg)
-	o, err := d.Prepare(context.Background(), src, dl, "relay.test")
+	o, err := d.Prepare(context.Background(), src, dl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,9 +186,9 @@ func TestPrepareWhenToSign(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := NewSigner(keyring(ours), tc.signPassed, prometheus.NewRegistry())
+			d := NewSigner(SignerOptions{Keyring: keyring(ours), SignPassed: tc.signPassed, AuthservID: "relay.test", Verifying: true}, prometheus.NewRegistry())
 			msg := store.Message{ID: "M", HeaderLen: int64(strings.Index(tc.raw, "\r\n\r\n") + 4), Size: int64(len(tc.raw))}
-			o, err := d.Prepare(context.Background(), mustSource(t, memStore{raw: []byte(tc.raw)}, msg), pass, "relay.test")
+			o, err := d.Prepare(context.Background(), mustSource(t, memStore{raw: []byte(tc.raw)}, msg), pass)
 			if err != nil {
 				t.Fatal(err)
 			}

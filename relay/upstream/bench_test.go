@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/internal/smtptest"
 )
 
 // BenchmarkSendSink measures transactions per second over one connection:
@@ -21,7 +23,7 @@ func BenchmarkSendSink(b *testing.B) {
 		start func(b *testing.B) string
 	}{
 		{"gosmtp-server", func(b *testing.B) string {
-			return startServer(b, &backend{discard: true}, nil).addr
+			return startServer(b, smtptest.Discard()).Addr()
 		}},
 		{"smtp-sink", func(b *testing.B) string { return startSinkB(b) }},
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/internal/smtptest"
 )
 
 func TestAuth(t *testing.T) {
@@ -30,14 +32,13 @@ func TestAuth(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			be := &backend{auth: func(user, pass string) error {
+			ts := startServer(t, smtptest.PlainAuth(func(user, pass string) error {
 				if user != "relay" || pass != "s3cret" {
 					return errors.New("bad")
 				}
 				return nil
-			}}
-			ts := startServer(t, be, func(s *smtp.Server) { s.AllowInsecureAuth = true })
-			cfg := ts.config()
+			}), smtptest.Configure(func(s *smtp.Server) { s.AllowInsecureAuth = true }))
+			cfg := serverConfig(ts)
 			cfg.Username, cfg.Password = tc.user, tc.pass
 			if tc.address != nil {
 				cfg.Address = tc.address(cfg.Address)
@@ -78,7 +79,7 @@ func TestStartTLS(t *testing.T) {
 		auth      bool // over TLS, without AllowInsecureAuth
 		wantTLS   bool
 		network   bool
-		conns     int32 // connections the server saw
+		conns     int // connections the server saw
 	}{
 		{name: "required", mode: "required", serverTLS: true, trusted: true, wantTLS: true, conns: 1},
 		{name: "required with auth", mode: "required", serverTLS: true, trusted: true, auth: true, wantTLS: true, conns: 1},
@@ -90,16 +91,15 @@ func TestStartTLS(t *testing.T) {
 		{name: "none", mode: "none", serverTLS: true, trusted: true, conns: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			be := &backend{}
+			var opts []smtptest.Option
 			if tc.auth {
-				be.auth = func(user, pass string) error { return nil }
+				opts = append(opts, smtptest.PlainAuth(func(user, pass string) error { return nil }))
 			}
-			ts := startServer(t, be, func(s *smtp.Server) {
-				if tc.serverTLS {
-					s.TLSConfig = serverTLS
-				}
-			})
-			cfg := ts.config()
+			if tc.serverTLS {
+				opts = append(opts, smtptest.StartTLS(serverTLS))
+			}
+			ts := startServer(t, opts...)
+			cfg := serverConfig(ts)
 			cfg.TLS = tc.mode
 			roots := x509.NewCertPool() // trusts nothing
 			if tc.trusted {
@@ -129,7 +129,7 @@ func TestStartTLS(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if n := ts.l.n.Load(); n != tc.conns {
+			if n := ts.Connections(); n != tc.conns {
 				t.Errorf("server saw %d connections, want %d", n, tc.conns)
 			}
 		})

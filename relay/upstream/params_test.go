@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/internal/smtptest"
 )
 
 // TestParams checks that MAIL and RCPT parameters reach a go-smtp server
@@ -73,19 +75,19 @@ func TestParams(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, &backend{}, tc.configure)
-			c := ts.dial(t)
+			ts := startServer(t, smtptest.Configure(tc.configure))
+			c := dialSink(t, ts)
 			if _, err := c.Send(tc.tx); err != nil {
 				t.Fatal(err)
 			}
-			msgs := ts.be.received()
+			msgs := ts.Messages()
 			if len(msgs) != 1 {
 				t.Fatalf("%d messages", len(msgs))
 			}
 			if got := msgs[0].MailOpts; !reflect.DeepEqual(got, tc.mail) {
 				t.Errorf("MAIL options %+v, want %+v", got, tc.mail)
 			}
-			if got := msgs[0].RcptOpts; !reflect.DeepEqual(got, tc.rcpt) {
+			if got := rcptOpts(msgs[0]); !reflect.DeepEqual(got, tc.rcpt) {
 				t.Errorf("RCPT options %+v, want %+v", got, tc.rcpt)
 			}
 		})
@@ -94,8 +96,8 @@ func TestParams(t *testing.T) {
 
 // TestSizeLimit: SIZE= over the advertised limit is refused at MAIL.
 func TestSizeLimit(t *testing.T) {
-	ts := startServer(t, &backend{}, func(s *smtp.Server) { s.MaxMessageBytes = 1000 })
-	c := ts.dial(t)
+	ts := startServer(t, smtptest.Configure(func(s *smtp.Server) { s.MaxMessageBytes = 1000 }))
+	c := dialSink(t, ts)
 	if c.MaxSize() != 1000 {
 		t.Errorf("MaxSize = %d", c.MaxSize())
 	}
@@ -109,8 +111,8 @@ func TestSizeLimit(t *testing.T) {
 // TestInvalidTransaction: what cannot be sent safely is refused before
 // anything is written, and the Conn stays usable.
 func TestInvalidTransaction(t *testing.T) {
-	ts := startServer(t, &backend{}, func(s *smtp.Server) { s.EnableDSN = true })
-	c := ts.dial(t)
+	ts := startServer(t, smtptest.Configure(func(s *smtp.Server) { s.EnableDSN = true }))
+	c := dialSink(t, ts)
 	for _, tx := range []*Transaction{
 		{From: "a@example.com", Ret: "ALL", Rcpts: rcpts("b@example.com")},
 		{From: "a@example.com", EnvID: "\x00", Rcpts: rcpts("b@example.com")},
@@ -131,7 +133,7 @@ func TestInvalidTransaction(t *testing.T) {
 	if _, err := c.Send(&Transaction{From: "a@example.com", Body: body("x\r\n")}); err == nil {
 		t.Error("Send without recipients succeeded")
 	}
-	if mails, _ := ts.be.counts(); mails != 0 {
+	if mails := ts.Mails(); mails != 0 {
 		t.Errorf("%d MAIL commands reached the server", mails)
 	}
 	if _, err := c.Send(&Transaction{From: "a@example.com", Rcpts: rcpts("b@example.com"), Body: body("x\r\n")}); err != nil {
@@ -144,14 +146,14 @@ func TestInvalidTransaction(t *testing.T) {
 // while the others are delivered; the sender's fails the transaction with
 // a 553 5.1.7 before anything is sent.
 func TestUnsendableAddresses(t *testing.T) {
-	ts := startServer(t, &backend{}, nil)
-	c := ts.dial(t)
+	ts := startServer(t)
+	c := dialSink(t, ts)
 	_, err := c.Send(&Transaction{From: "a@example.com\r\nRCPT TO:<x@example.com>", Rcpts: rcpts("b@example.com"), Body: body("x\r\n")})
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 553 || se.EnhancedCode != (smtp.EnhancedCode{5, 1, 7}) {
 		t.Fatalf("unsendable sender: %v, want 553 5.1.7", err)
 	}
-	if mails, _ := ts.be.counts(); mails != 0 {
+	if mails := ts.Mails(); mails != 0 {
 		t.Fatalf("%d MAIL commands reached the server", mails)
 	}
 	bad := []string{"u@c.example\x00@evil.example", "b@example.com>", "", "u\r\nRSET@example.com"}
@@ -167,8 +169,8 @@ func TestUnsendableAddresses(t *testing.T) {
 	if res[len(bad)] != nil {
 		t.Errorf("the good recipient: %v", res[len(bad)])
 	}
-	got := ts.be.received()
-	if len(got) != 1 || strings.Join(got[0].Rcpts, ",") != "ok@example.com" {
+	got := ts.Messages()
+	if len(got) != 1 || strings.Join(got[0].RcptAddrs(), ",") != "ok@example.com" {
 		t.Fatalf("the server received %+v, want one message to ok@example.com only", got)
 	}
 	// Every recipient unsendable: nothing is sent, each gets its 553.
@@ -176,7 +178,7 @@ func TestUnsendableAddresses(t *testing.T) {
 	if err != nil || len(res) != 1 || !errors.As(res[0], &se) || se.Code != 553 {
 		t.Fatalf("only an unsendable recipient: %v, %v", res, err)
 	}
-	if mails, _ := ts.be.counts(); mails != 1 {
+	if mails := ts.Mails(); mails != 1 {
 		t.Errorf("%d MAIL commands reached the server, want 1", mails)
 	}
 }
@@ -185,18 +187,18 @@ func TestUnsendableAddresses(t *testing.T) {
 // goes out quoted, so the upstream gets the mailbox that was accepted
 // (go-smtp, patched, hands the server the path as written).
 func TestQuotedLocalParts(t *testing.T) {
-	ts := startServer(t, &backend{}, nil)
-	c := ts.dial(t)
+	ts := startServer(t)
+	c := dialSink(t, ts)
 	stored := []string{"victim@evil.example@c.example", "u,v@c.example", `u\@c.example`, "plain@c.example"}
 	want := []string{`"victim@evil.example"@c.example`, `"u,v"@c.example`, `"u\\"@c.example`, "plain@c.example"}
 	if _, err := c.Send(&Transaction{From: "sender@a.example@b.example", Rcpts: rcpts(stored...), Body: body("x\r\n")}); err != nil {
 		t.Fatal(err)
 	}
-	got := ts.be.received()
+	got := ts.Messages()
 	if len(got) != 1 {
 		t.Fatalf("%d messages", len(got))
 	}
-	if got[0].From != `"sender@a.example"@b.example` || strings.Join(got[0].Rcpts, " ") != strings.Join(want, " ") {
-		t.Errorf("MAIL FROM %s, RCPT TO %q; want \"sender@a.example\"@b.example and %q", got[0].From, got[0].Rcpts, want)
+	if got[0].From != `"sender@a.example"@b.example` || strings.Join(got[0].RcptAddrs(), " ") != strings.Join(want, " ") {
+		t.Errorf("MAIL FROM %s, RCPT TO %q; want \"sender@a.example\"@b.example and %q", got[0].From, got[0].RcptAddrs(), want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/internal/smtptest"
 )
 
 // modes runs f against the go-smtp server with pipelining (which it
@@ -23,8 +25,8 @@ func modes(t *testing.T, f func(t *testing.T, pipelining bool)) {
 	}
 }
 
-func dialMode(t *testing.T, ts *testServer, pipelining bool) *Conn {
-	c := ts.dial(t)
+func dialMode(t *testing.T, ts *smtptest.Sink, pipelining bool) *Conn {
+	c := dialSink(t, ts)
 	if !c.Supports("pipelining") {
 		t.Fatal("go-smtp should advertise PIPELINING")
 	}
@@ -54,7 +56,7 @@ func TestSendDelivers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			modes(t, func(t *testing.T, p bool) {
-				ts := startServer(t, &backend{}, nil)
+				ts := startServer(t)
 				c := dialMode(t, ts, p)
 				res, err := c.Send(&Transaction{From: "s@example.com", Rcpts: rcpts(tc.to...), Body: body(tc.body)})
 				if err != nil {
@@ -63,16 +65,16 @@ func TestSendDelivers(t *testing.T) {
 				if want := make([]error, len(tc.to)); !reflect.DeepEqual(res, want) {
 					t.Fatalf("results %v", res)
 				}
-				msgs := ts.be.received()
+				msgs := ts.Messages()
 				if len(msgs) != 1 {
 					t.Fatalf("%d messages received", len(msgs))
 				}
 				m := msgs[0]
-				if m.From != "s@example.com" || !reflect.DeepEqual(m.Rcpts, tc.to) {
-					t.Errorf("envelope %q %q", m.From, m.Rcpts)
+				if m.From != "s@example.com" || !reflect.DeepEqual(m.RcptAddrs(), tc.to) {
+					t.Errorf("envelope %q %q", m.From, m.RcptAddrs())
 				}
-				if m.Data != tc.want {
-					t.Errorf("data %q, want %q", trunc(m.Data), trunc(tc.want))
+				if string(m.Data) != tc.want {
+					t.Errorf("data %q, want %q", trunc(string(m.Data)), trunc(tc.want))
 				}
 				if m.MailOpts.Body != smtp.Body8BitMIME {
 					t.Errorf("BODY=%q, want 8BITMIME (advertised)", m.MailOpts.Body)
@@ -95,49 +97,47 @@ var errBody = errors.New("render failed")
 // the outcome, then sends a good transaction to see if the Conn survived.
 func TestSendReplies(t *testing.T) {
 	const ok = "ok@example.com"
-	refuse := func(code int, enh smtp.EnhancedCode) error {
+	refuse := func(code int, enh smtp.EnhancedCode) *smtp.SMTPError {
 		return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: "no"}
 	}
-	be := func() *backend {
-		return &backend{
-			mail: func(c *smtp.Conn, from string) error {
-				switch from {
-				case "closemail@example.com":
-					_ = c.Conn().Close()
-				case "perm@example.com":
-					return refuse(550, smtp.EnhancedCode{5, 7, 1})
-				case "temp@example.com":
-					return refuse(451, smtp.EnhancedCode{4, 3, 0})
-				case "bye@example.com":
-					return refuse(421, smtp.EnhancedCode{4, 3, 2})
-				}
-				return nil
-			},
-			rcpt: func(to string) error {
-				switch to {
-				case "temp@example.com":
-					return refuse(450, smtp.EnhancedCode{4, 2, 1})
-				case "perm@example.com":
-					return refuse(550, smtp.EnhancedCode{5, 1, 1})
-				}
-				return nil
-			},
-			data: func(c *smtp.Conn, from string, r io.Reader) error {
-				switch from {
-				case "datatemp@example.com":
-					return refuse(452, smtp.EnhancedCode{4, 3, 1})
-				case "dataperm@example.com":
-					return refuse(554, smtp.EnhancedCode{5, 6, 0})
-				case "data421@example.com":
-					return refuse(421, smtp.EnhancedCode{4, 3, 2})
-				case "close@example.com":
-					_, _ = io.ReadFull(r, make([]byte, 10))
-					_ = c.Conn().Close()
-					return errors.New("closed")
-				}
-				return nil
-			},
-		}
+	hooks := func(ts *smtptest.Sink) {
+		ts.OnMail(func(c *smtp.Conn, m *smtptest.Message) error {
+			switch m.From {
+			case "closemail@example.com":
+				_ = c.Conn().Close()
+			case "perm@example.com":
+				return refuse(550, smtp.EnhancedCode{5, 7, 1})
+			case "temp@example.com":
+				return refuse(451, smtp.EnhancedCode{4, 3, 0})
+			case "bye@example.com":
+				return refuse(421, smtp.EnhancedCode{4, 3, 2})
+			}
+			return nil
+		})
+		ts.OnRcpt(func(_, to string) *smtp.SMTPError {
+			switch to {
+			case "temp@example.com":
+				return refuse(450, smtp.EnhancedCode{4, 2, 1})
+			case "perm@example.com":
+				return refuse(550, smtp.EnhancedCode{5, 1, 1})
+			}
+			return nil
+		})
+		ts.OnBody(func(c *smtp.Conn, m *smtptest.Message, r io.Reader) error {
+			switch m.From {
+			case "datatemp@example.com":
+				return refuse(452, smtp.EnhancedCode{4, 3, 1})
+			case "dataperm@example.com":
+				return refuse(554, smtp.EnhancedCode{5, 6, 0})
+			case "data421@example.com":
+				return refuse(421, smtp.EnhancedCode{4, 3, 2})
+			case "close@example.com":
+				_, _ = io.ReadFull(r, make([]byte, 10))
+				_ = c.Conn().Close()
+				return errors.New("closed")
+			}
+			return nil
+		})
 	}
 	for _, tc := range []struct {
 		name     string
@@ -169,7 +169,8 @@ func TestSendReplies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			modes(t, func(t *testing.T, p bool) {
-				ts := startServer(t, be(), nil)
+				ts := startServer(t)
+				hooks(ts)
 				c := dialMode(t, ts, p)
 				tx := &Transaction{From: tc.from, Rcpts: rcpts(tc.to...), UTF8: tc.utf8, Body: tc.body}
 				if tx.Body == nil {
@@ -215,16 +216,16 @@ func TestSendReplies(t *testing.T) {
 				if err != nil && res != nil {
 					t.Errorf("results %v alongside an error", res)
 				}
-				if n := len(ts.be.received()); n != tc.received {
+				if n := len(ts.Messages()); n != tc.received {
 					t.Errorf("server received %d messages, want %d", n, tc.received)
 				}
 				if tc.utf8 {
-					if mails, _ := ts.be.counts(); mails != 0 {
+					if ts.Mails() != 0 {
 						t.Errorf("MAIL sent despite missing SMTPUTF8")
 					}
 				}
 				if tc.results != nil && tc.received == 0 {
-					if _, datas := ts.be.counts(); datas != 0 {
+					if ts.DataTransfers() != 0 {
 						t.Errorf("DATA reached the backend with no recipient")
 					}
 				}
@@ -239,7 +240,7 @@ func TestSendReplies(t *testing.T) {
 				if err != nil {
 					t.Fatalf("next Send: %v", err)
 				}
-				if n := len(ts.be.received()); n != tc.received+1 {
+				if n := len(ts.Messages()); n != tc.received+1 {
 					t.Errorf("next message not received")
 				}
 			})

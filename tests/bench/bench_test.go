@@ -65,7 +65,6 @@ type row struct {
 	anon     int64 // sampled peak RssAnon (see rssSampler)
 	file     int64 // sampled peak RssFile
 	copies   int64 // transactions the sink counted
-	note     string
 }
 
 func TestBench(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -108,7 +109,7 @@ func TestImage(t *testing.T) {
 	// A new container on the same volume delivers what the first queued.
 	sink.Start()
 	second := p.startRelay(t, "bccguard-2", volume, cfg)
-	exploded(t, sink.WaitUntil(t, deliverTimeout, "the two queued copies of survey 2", func(ms []*harness.Message) bool {
+	exploded(t, sink.WaitUntil(t, deliverTimeout, "the two queued copies of survey 2", func(ms []*smtptest.Message) bool {
 		return len(withSubject(ms, survey.subject(2))) == 2
 	}), 2)
 	second.waitQueue(t, "an empty queue", func(q []harness.QueueEntry) bool { return len(q) == 0 })
@@ -277,7 +278,7 @@ How did we do?
 
 // exploded checks that ms holds survey n's two copies, each to one
 // recipient whose To: names only them, without Cc:.
-func exploded(t *testing.T, ms []*harness.Message, n int) {
+func exploded(t *testing.T, ms []*smtptest.Message, n int) {
 	t.Helper()
 	copies := withSubject(ms, survey.subject(n))
 	var got []string
@@ -306,8 +307,8 @@ func exploded(t *testing.T, ms []*harness.Message, n int) {
 	}
 }
 
-func withSubject(ms []*harness.Message, subject string) []*harness.Message {
-	var out []*harness.Message
+func withSubject(ms []*smtptest.Message, subject string) []*smtptest.Message {
+	var out []*smtptest.Message
 	for _, m := range ms {
 		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Header)))
 		if err == nil && h.Get("Subject") == subject {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 	"github.com/emersion/go-sasl"
 )
@@ -18,14 +19,14 @@ const (
 // startAuthRelay runs a relay whose "submission" listener offers STARTTLS
 // and AUTH and allow-lists no loopback address, so only AUTH lets a test
 // client relay there.
-func startAuthRelay(t *testing.T, sink *harness.Sink) (*harness.Relay, harness.TLSFiles) {
+func startAuthRelay(t *testing.T, sink *smtptest.Sink) (*harness.Relay, harness.TLSFiles) {
 	t.Helper()
 	return startAuthRelayLimits(t, sink, "{}")
 }
 
 // startAuthRelayLimits is startAuthRelay with the submission listener's
 // limits given (a YAML mapping, "{}" for the defaults).
-func startAuthRelayLimits(t *testing.T, sink *harness.Sink, limits string) (*harness.Relay, harness.TLSFiles) {
+func startAuthRelayLimits(t *testing.T, sink *smtptest.Sink, limits string) (*harness.Relay, harness.TLSFiles) {
 	t.Helper()
 	dir := t.TempDir()
 	tlsFiles := harness.WriteTLSCert(t, dir)
@@ -108,8 +109,8 @@ func TestAuthPlainAndLoginWithSwaks(t *testing.T) {
 			t.Fatalf("swaks AUTH %s over STARTTLS failed (exit %d):\n%s", mech, res.ExitCode, res.Output)
 		}
 		subject := "Subject: swaks AUTH " + mech + "\r\n"
-		sink.WaitUntil(t, deliverTimeout, "the message sent with AUTH "+mech, func(ms []*harness.Message) bool {
-			return slices.ContainsFunc(ms, func(m *harness.Message) bool { return strings.Contains(string(m.Header), subject) })
+		sink.WaitUntil(t, deliverTimeout, "the message sent with AUTH "+mech, func(ms []*smtptest.Message) bool {
+			return slices.ContainsFunc(ms, func(m *smtptest.Message) bool { return strings.Contains(string(m.Header), subject) })
 		})
 	}
 	res := harness.Swaks(t, "--server", r.AddrOf("submission"), "-tls",
@@ -136,8 +137,8 @@ func TestAuthPlainAndLoginWithGoSMTP(t *testing.T) {
 		})
 		queueID(t, reply)
 		subject := "Subject: go-smtp AUTH " + mech + "\r\n"
-		sink.WaitUntil(t, deliverTimeout, "the message sent with AUTH "+mech, func(ms []*harness.Message) bool {
-			return slices.ContainsFunc(ms, func(m *harness.Message) bool { return strings.Contains(string(m.Header), subject) })
+		sink.WaitUntil(t, deliverTimeout, "the message sent with AUTH "+mech, func(ms []*smtptest.Message) bool {
+			return slices.ContainsFunc(ms, func(m *smtptest.Message) bool { return strings.Contains(string(m.Header), subject) })
 		})
 
 		_, err := harness.TrySend(r.AddrOf("submission"), authUser, []string{"rcpt@example.net"}, bytesReader(string(msg)), &harness.SendOptions{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -205,7 +206,7 @@ admin:
 	}
 
 	// The copies: one per recipient, each showing only its own.
-	ms := sink.WaitUntil(t, deliverTimeout, "the 8 exploded copies of the survey", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "the 8 exploded copies of the survey", func(ms []*smtptest.Message) bool {
 		n := 0
 		for _, m := range ms {
 			if strings.Contains(string(m.Header), "survey-2026-11@brand.example") {

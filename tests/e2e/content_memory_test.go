@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	ct "github.com/bccguard/bccguard/policy/content/contenttest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
@@ -75,7 +76,7 @@ func TestContentScanMemory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			data := tc.data(size)
 			msg := ct.Message("the full export", "All of them.", ct.Attachment{Name: tc.name, Data: data})
-			sink := harness.NewSink(t, harness.HashOnly())
+			sink := harness.NewSink(t, smtptest.HashOnly())
 			r := harness.Start(t, `
 listeners:
   - name: smtp

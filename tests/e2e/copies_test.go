@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/bccguard/bccguard/internal/mailhdr"
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/relay/rewrite/edits"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/tests/harness"
@@ -246,7 +247,7 @@ func firstDiff(a, b []byte) string {
 }
 
 // checkCopy fails the test with every problem copyProblems finds.
-func checkCopy(t *testing.T, sent []byte, got *harness.Message, rw rewrite, rcpt string) string {
+func checkCopy(t *testing.T, sent []byte, got *smtptest.Message, rw rewrite, rcpt string) string {
 	t.Helper()
 	var name string
 	for _, p := range copyProblems(sent, got.Data, rw, rcpt, &name) {
@@ -306,11 +307,11 @@ func submit(t *testing.T, addr, from string, rcpts []string, msg []byte) (harnes
 // sentinel sends a one-to-one message that every policy in these tests
 // passes and waits until it arrives: a message refused or held before it
 // must not arrive at all, and deliveries queued before it had their chance.
-func sentinel(t *testing.T, r *harness.Relay, sink *harness.Sink) {
+func sentinel(t *testing.T, r *harness.Relay, sink *smtptest.Sink) {
 	t.Helper()
 	msg := harness.CRLF("From: ops@example.com\nTo: Sentinel <sentinel@example.com>\nSubject: sentinel\n\nlast\n")
 	harness.Send(t, r.Addr(), "ops@example.com", []string{"sentinel@example.com"}, msg)
-	sink.WaitUntil(t, deliverTimeout, "the sentinel message", func(ms []*harness.Message) bool {
+	sink.WaitUntil(t, deliverTimeout, "the sentinel message", func(ms []*smtptest.Message) bool {
 		for _, m := range ms {
 			if m.From == "ops@example.com" {
 				return true

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -149,14 +150,14 @@ policy:
 				runs[i] = run
 			}
 
-			ms := sink.WaitUntil(t, 2*deliverTimeout, "every accepted corpus message", func(ms []*harness.Message) bool {
+			ms := sink.WaitUntil(t, 2*deliverTimeout, "every accepted corpus message", func(ms []*smtptest.Message) bool {
 				k := 0
 				for _, m := range ms {
 					k += len(m.Rcpts)
 				}
 				return k >= want
 			})
-			bySender := map[string][]*harness.Message{}
+			bySender := map[string][]*smtptest.Message{}
 			for _, m := range ms {
 				bySender[m.From] = append(bySender[m.From], m)
 			}
@@ -203,7 +204,7 @@ policy:
 }
 
 // checkCorpusCopies checks the copies of one accepted corpus message.
-func checkCorpusCopies(t *testing.T, run corpusRun, rw rewrite, copies []*harness.Message) {
+func checkCorpusCopies(t *testing.T, run corpusRun, rw rewrite, copies []*smtptest.Message) {
 	t.Helper()
 	var got []string
 	for _, m := range copies {
@@ -374,10 +375,10 @@ func TestCorpusBuiltinPolicy(t *testing.T) {
 			}
 		}
 	}
-	ms := sink.WaitUntil(t, 2*deliverTimeout, "every accepted corpus message", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, 2*deliverTimeout, "every accepted corpus message", func(ms []*smtptest.Message) bool {
 		return len(ms) >= want
 	})
-	bySender := map[string][]*harness.Message{}
+	bySender := map[string][]*smtptest.Message{}
 	for _, m := range ms {
 		bySender[m.From] = append(bySender[m.From], m)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -24,7 +25,7 @@ func TestKill9AfterAcceptIsDeliveredAfterRestart(t *testing.T) {
 
 	sink.Start()
 	r.Restart()
-	ms := sink.WaitUntil(t, deliverTimeout, "both messages after the restart", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "both messages after the restart", func(ms []*smtptest.Message) bool {
 		seen := map[string]bool{}
 		for _, m := range ms {
 			for _, a := range m.RcptAddrs() {

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -342,7 +343,7 @@ policy:
 		queueID(t, send("crm@brand.example", m.rcpt, m.msg).Text())
 	}
 	ms := sink.WaitFor(t, 3, deliverTimeout)
-	byRcpt := map[string]*harness.Message{}
+	byRcpt := map[string]*smtptest.Message{}
 	for _, m := range ms {
 		byRcpt[m.Rcpts[0].Addr] = m
 	}
@@ -399,7 +400,7 @@ func TestDKIMLargeMessageStreams(t *testing.T) {
 	)
 	s := newDKIMSetup(t)
 	crm := s.senderKey(t, "brand.example", "crm")
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	r := harness.Start(t, s.config(`
 listeners:
   - name: smtp

@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 	"github.com/emersion/go-smtp"
 )
 
 // checkDSN checks that m is an RFC 3464 failure report to sender about rcpt
 // with status code status.
-func checkDSN(t *testing.T, m *harness.Message, sender, rcpt, status string) {
+func checkDSN(t *testing.T, m *smtptest.Message, sender, rcpt, status string) {
 	t.Helper()
 	if m.From != "" {
 		t.Errorf("DSN sent with MAIL FROM:<%s>, want the null sender <>", m.From)
@@ -53,17 +54,17 @@ func TestUpstream5xxSendsDSNToSender(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
-		reject func(s *harness.Sink)
+		reject func(s *smtptest.Sink)
 		status string
 	}{
-		{"at RCPT", func(s *harness.Sink) {
-			s.RejectRcpt("nobody@example.net", harness.SMTPErr(550, "5.1.1", "no such user here"))
+		{"at RCPT", func(s *smtptest.Sink) {
+			s.RejectRcpt("nobody@example.net", smtptest.SMTPErr(550, "5.1.1", "no such user here"))
 		}, "5.1.1"},
-		{"at DATA", func(s *harness.Sink) {
+		{"at DATA", func(s *smtptest.Sink) {
 			// Refuse the message itself, but not the DSN (from <>).
-			s.OnData(func(m *harness.Message) *smtp.SMTPError {
+			s.OnData(func(m *smtptest.Message) *smtp.SMTPError {
 				if m.From != "" {
-					return harness.SMTPErr(554, "5.6.0", "content rejected")
+					return smtptest.SMTPErr(554, "5.6.0", "content rejected")
 				}
 				return nil
 			})
@@ -95,7 +96,7 @@ func TestUpstream5xxSendsDSNToSender(t *testing.T) {
 func TestNoDSNForNullSender(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewSink(t)
-	sink.RejectRcpt("nobody@example.net", harness.SMTPErr(550, "5.1.1", "no such user here"))
+	sink.RejectRcpt("nobody@example.net", smtptest.SMTPErr(550, "5.1.1", "no such user here"))
 	r := harness.Start(t, "", harness.WithUpstream(sink.Addr()))
 
 	bounce := harness.CRLF("From: MAILER-DAEMON@example.com\nTo: nobody@example.net\nSubject: a bounce itself\n\nbody\n")

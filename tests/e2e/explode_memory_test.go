@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -31,7 +32,7 @@ func TestExplodeLargeMessageMemory(t *testing.T) {
 	if os.Getenv(FullMemoryEnv) == "1" {
 		bodySize = 50 << 20
 	}
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	r := harness.Start(t, `
 listeners:
   - name: smtp

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 	"github.com/emersion/go-message/mail"
 )
@@ -156,7 +157,7 @@ func TestExplode300Customers(t *testing.T) {
 	r := harness.Start(t, "", harness.WithUpstream(sink.Addr()))
 	queueID(t, harness.Send(t, r.Addr(), "crm@brand.example", rcpts, msg))
 
-	ms := sink.WaitUntil(t, 3*deliverTimeout, "300 copies", func(ms []*harness.Message) bool { return len(ms) >= n })
+	ms := sink.WaitUntil(t, 3*deliverTimeout, "300 copies", func(ms []*smtptest.Message) bool { return len(ms) >= n })
 	checkExploded(t, msg, ms, cs, auditor)
 }
 
@@ -166,7 +167,7 @@ func TestExplode300Customers(t *testing.T) {
 // rewritten as explode promises (checkCopy), its To: showing the
 // customer's display name, and nothing of any other customer, or of
 // hidden (who got no copy: a Bcc:), anywhere in its bytes.
-func checkExploded(t *testing.T, sent []byte, ms []*harness.Message, cs []customer, hidden ...customer) {
+func checkExploded(t *testing.T, sent []byte, ms []*smtptest.Message, cs []customer, hidden ...customer) {
 	t.Helper()
 	n := len(cs)
 	if len(ms) != n {
@@ -247,7 +248,7 @@ policy:
       action: bcc
 `, harness.WithUpstream(sink.Addr()))
 	queueID(t, harness.Send(t, r.Addr(), "crm@brand.example", rcpts, msg))
-	ms := sink.WaitUntil(t, deliverTimeout, "copies for all six recipients", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "copies for all six recipients", func(ms []*smtptest.Message) bool {
 		k := 0
 		for _, m := range ms {
 			k += len(m.Rcpts)
@@ -333,7 +334,7 @@ policy:
 		"Dear customers\r\n")
 	rcpts := []string{cs[0].Addr, cs[1].Addr, cs[2].Addr, cs[3].Addr, "partner@example.net"}
 	queueID(t, harness.Send(t, r.Addr(), "crm@brand.example", rcpts, msg))
-	ms := sink.WaitUntil(t, deliverTimeout, "copies for all five recipients", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "copies for all five recipients", func(ms []*smtptest.Message) bool {
 		k := 0
 		for _, m := range ms {
 			k += len(m.Rcpts)

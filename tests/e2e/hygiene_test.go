@@ -12,12 +12,13 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
 // Ingress hygiene (issue 12): what goes upstream is exactly what was
 // accepted, and nothing hides in it. Each test runs the real binary with a
-// byte-logging upstream (harness.Sink's Wire) and checks one finding of the
+// byte-logging upstream (smtptest.Sink's Wire) and checks one finding of the
 // security review.
 
 // passAll is a policy that relays everything as it is, so that what reaches
@@ -96,7 +97,7 @@ func bare(b []byte) int {
 
 // noSmuggledMail fails if anything the smuggling tried reached the upstream
 // as a transaction of its own.
-func noSmuggledMail(t *testing.T, sink *harness.Sink) {
+func noSmuggledMail(t *testing.T, sink *smtptest.Sink) {
 	t.Helper()
 	for _, m := range sink.Messages() {
 		if strings.EqualFold(m.From, "admin@bank.example") || strings.Contains(string(m.Header), "Subject: smuggled") {
@@ -287,11 +288,11 @@ func TestInvalidEnvelopeAddressesRefused(t *testing.T) {
 func TestUpstreamRefusesOneRecipient(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewSink(t)
-	sink.RejectRcpt("gone@example.net", harness.SMTPErr(550, "5.1.1", "no such user"))
+	sink.RejectRcpt("gone@example.net", smtptest.SMTPErr(550, "5.1.1", "no such user"))
 	r := harness.Start(t, passAll, harness.WithUpstream(sink.Addr()))
 	harness.Send(t, r.Addr(), "sender@brand.example", []string{"a@example.net", "gone@example.net", "b@example.net"},
 		harness.CRLF("From: sender@brand.example\nTo: a@example.net\nSubject: three\n\nx\n"))
-	ms := sink.WaitUntil(t, deliverTimeout, "the message and the DSN", func(ms []*harness.Message) bool { return len(ms) >= 2 })
+	ms := sink.WaitUntil(t, deliverTimeout, "the message and the DSN", func(ms []*smtptest.Message) bool { return len(ms) >= 2 })
 	var delivered []string
 	dsn := false
 	for _, m := range ms {
@@ -314,7 +315,7 @@ func TestRedactionCoversQuotedAddresses(t *testing.T) {
 	sink := harness.NewSink(t)
 	sink.OnRcpt(func(_, to string) *smtp.SMTPError {
 		if strings.Contains(to, "zq") {
-			return harness.SMTPErr(550, "5.1.1", "<"+to+">: Recipient address rejected")
+			return smtptest.SMTPErr(550, "5.1.1", "<"+to+">: Recipient address rejected")
 		}
 		return nil
 	})
@@ -325,7 +326,7 @@ func TestRedactionCoversQuotedAddresses(t *testing.T) {
 	if rep := transact(t, c, "sender@brand.example", rcpts, "Subject: r\r\n\r\nx\r\n", false); rep.Code != 250 {
 		t.Fatalf("end of data: %s", rep)
 	}
-	sink.WaitUntil(t, deliverTimeout, "the delivery and the DSN", func(ms []*harness.Message) bool { return len(ms) >= 2 })
+	sink.WaitUntil(t, deliverTimeout, "the delivery and the DSN", func(ms []*smtptest.Message) bool { return len(ms) >= 2 })
 	waitQueue(t, r, "nothing pending", func(q []harness.QueueEntry) bool { return pending(q) == 0 })
 	logs := r.Logs()
 	if !strings.Contains(logs, "Recipient address rejected") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bccguard/bccguard/internal/leakcheck"
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -104,10 +105,10 @@ func TestLeaksEndToEnd(t *testing.T) {
 				}
 			}
 			sentinel(t, r, sink)
-			ms := sink.WaitUntil(t, deliverTimeout, "every copy", func(ms []*harness.Message) bool {
+			ms := sink.WaitUntil(t, deliverTimeout, "every copy", func(ms []*smtptest.Message) bool {
 				return len(ms) >= want+1
 			})
-			bySender := map[string][]*harness.Message{}
+			bySender := map[string][]*smtptest.Message{}
 			for _, m := range ms {
 				bySender[m.From] = append(bySender[m.From], m)
 			}

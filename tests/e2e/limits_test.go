@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -99,7 +100,7 @@ listeners:
 			if rep, err := c.ReadReply(); err != nil || rep.Code != 250 {
 				t.Fatalf("end of DATA: %s %v", rep, err)
 			}
-			ms := sink.WaitUntil(t, deliverTimeout, "the three-recipient message", func(ms []*harness.Message) bool {
+			ms := sink.WaitUntil(t, deliverTimeout, "the three-recipient message", func(ms []*smtptest.Message) bool {
 				n := 0
 				for _, m := range ms {
 					if m.From == "many@example.com" {
@@ -217,8 +218,8 @@ listeners:
 	// marker after them all and, once it and everything queued is through,
 	// look at what reached the upstream.
 	harness.Send(t, r.Addr(), "marker@example.com", []string{"rcpt@example.net"}, harness.CRLF("Subject: marker\n\nx\n"))
-	sink.WaitUntil(t, deliverTimeout, "the marker message", func(ms []*harness.Message) bool {
-		return slices.ContainsFunc(ms, func(m *harness.Message) bool { return m.From == "marker@example.com" })
+	sink.WaitUntil(t, deliverTimeout, "the marker message", func(ms []*smtptest.Message) bool {
+		return slices.ContainsFunc(ms, func(m *smtptest.Message) bool { return m.From == "marker@example.com" })
 	})
 	waitQueue(t, r, "nothing pending", func(q []harness.QueueEntry) bool { return pending(q) == 0 })
 	for _, m := range sink.Messages() {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -42,7 +43,7 @@ func queueID(t *testing.T, reply string) string {
 // relayedCopy checks that got is want as relayed: its header block is one
 // Received: field followed by wantHeader byte for byte, and its body is
 // wantBody byte for byte.
-func relayedCopy(t *testing.T, got *harness.Message, wantHeader, wantBody []byte) {
+func relayedCopy(t *testing.T, got *smtptest.Message, wantHeader, wantBody []byte) {
 	t.Helper()
 	fields := harness.Fields(got.Header)
 	if len(fields) == 0 || fields[0].Name != "Received" {

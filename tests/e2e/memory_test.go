@@ -5,6 +5,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -17,7 +18,7 @@ func TestLargeMessageMemory(t *testing.T) {
 		bodySize = 50 << 20
 		maxRSS   = 64 << 20
 	)
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	r := harness.Start(t, `
 listeners:
   - name: smtp

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -32,8 +33,8 @@ func lf(msg []byte) []byte { return bytes.ReplaceAll(msg, []byte("\r\n"), []byte
 
 // withSubject is a sink condition: the transactions whose header has the
 // Subject: field subject.
-func withSubject(ms []*harness.Message, subject string) []*harness.Message {
-	var out []*harness.Message
+func withSubject(ms []*smtptest.Message, subject string) []*smtptest.Message {
+	var out []*smtptest.Message
 	for _, m := range ms {
 		if bytes.Contains(m.Header, []byte("\r\nSubject: "+subject+"\r\n")) {
 			out = append(out, m)
@@ -74,7 +75,7 @@ func TestNetSMTPMailingOverSTARTTLSAuth(t *testing.T) {
 		if !strings.Contains(res.Transcript, "AUTH "+mech) {
 			t.Errorf("Net::SMTP did not use AUTH %s:\n%s", mech, res.Transcript)
 		}
-		ms := sink.WaitUntil(t, deliverTimeout, "the copies of "+subject, func(ms []*harness.Message) bool {
+		ms := sink.WaitUntil(t, deliverTimeout, "the copies of "+subject, func(ms []*smtptest.Message) bool {
 			return len(withSubject(ms, subject)) >= len(cs)
 		})
 		ms = withSubject(ms, subject)
@@ -133,7 +134,7 @@ func TestNetSMTPCharacterString(t *testing.T) {
 		t.Fatalf("the same mailing as octets: %s\n%s", res.Result, res.Transcript)
 	}
 	queueID(t, res.Reply())
-	ms := sink.WaitUntil(t, deliverTimeout, "the copies of the mailing sent as octets", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "the copies of the mailing sent as octets", func(ms []*smtptest.Message) bool {
 		return len(withSubject(ms, "Net::SMTP with UTF-8 octets")) >= len(cs)
 	})
 	checkExploded(t, good, withSubject(ms, "Net::SMTP with UTF-8 octets"), cs)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/relay/store/postgres/pgtest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
@@ -329,9 +330,9 @@ policy:
       action: quarantine
       notify_sender: true
 `, harness.WithUpstream(sink.Addr()))
-	to := func(addr string) func([]*harness.Message) []*harness.Message {
-		return func(ms []*harness.Message) []*harness.Message {
-			var out []*harness.Message
+	to := func(addr string) func([]*smtptest.Message) []*smtptest.Message {
+		return func(ms []*smtptest.Message) []*smtptest.Message {
+			var out []*smtptest.Message
 			for _, m := range ms {
 				if len(m.Rcpts) == 1 && m.Rcpts[0].Addr == addr {
 					out = append(out, m)
@@ -343,11 +344,11 @@ policy:
 	security, sender := to("security@example.com"), to("crm@example.com")
 
 	id := heldID(t, harness.Send(t, r.Addr(), "crm@example.com", notifyRcpts, notifyMessage("crm@example.com", "Spring sale")))
-	ms := sink.WaitUntil(t, deliverTimeout, "the security email and the sender notice", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "the security email and the sender notice", func(ms []*smtptest.Message) bool {
 		return len(security(ms)) == 1 && len(sender(ms)) == 1
 	})
 	sec, snd := string(security(ms)[0].Data), string(sender(ms)[0].Data)
-	for _, m := range []*harness.Message{security(ms)[0], sender(ms)[0]} {
+	for _, m := range []*smtptest.Message{security(ms)[0], sender(ms)[0]} {
 		if m.From != "" {
 			t.Errorf("a notice from <%s>, want the null sender", m.From)
 		}
@@ -370,7 +371,7 @@ policy:
 
 	// The null sender: the security email, and no notice.
 	id2 := heldID(t, harness.Send(t, r.Addr(), "", notifyRcpts, notifyMessage("nobody@example.com", "Bounce")))
-	ms = sink.WaitUntil(t, deliverTimeout, "the second security email", func(ms []*harness.Message) bool { return len(security(ms)) == 2 })
+	ms = sink.WaitUntil(t, deliverTimeout, "the second security email", func(ms []*smtptest.Message) bool { return len(security(ms)) == 2 })
 	if sec2 := string(security(ms)[1].Data); !strings.Contains(sec2, id2) || !strings.Contains(sec2, "from <>") {
 		t.Errorf("the null sender's hold %s: security email\n%s", id2, sec2)
 	}
@@ -396,7 +397,7 @@ policy:
 	// Released: two exploded copies, a second notice to the sender, a
 	// security email; and nothing for the null sender's hold.
 	r.MustCLI("quarantine", "release", id, "--data-dir", r.DataDir())
-	ms = sink.WaitUntil(t, deliverTimeout, "the release's copies and notices", func(ms []*harness.Message) bool {
+	ms = sink.WaitUntil(t, deliverTimeout, "the release's copies and notices", func(ms []*smtptest.Message) bool {
 		return len(sender(ms)) == 2 && len(security(ms)) == 3 && len(to("bob@example.net")(ms)) == 1 && len(to("carol@example.org")(ms)) == 1
 	})
 	if rel := strings.ReplaceAll(string(sender(ms)[1].Data), "=\r\n", ""); !strings.Contains(rel, "Subject: Your message was released") {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -57,7 +58,7 @@ func TestPostfixRelayhostOverSTARTTLSAuth(t *testing.T) {
 			if res := pf.Sendmail("crm@example.com", rcptAddrs(cs), lf(msg)); !res.OK() {
 				t.Fatalf("sendmail into the throwaway Postfix:\n%s", res)
 			}
-			ms := sink.WaitUntil(t, deliverTimeout, "the copies of "+subject, func(ms []*harness.Message) bool {
+			ms := sink.WaitUntil(t, deliverTimeout, "the copies of "+subject, func(ms []*smtptest.Message) bool {
 				return len(withSubject(ms, subject)) >= len(cs)
 			})
 			ms = withSubject(ms, subject)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/relay/store/postgres/pgtest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
@@ -48,7 +49,7 @@ func TestPostgresTwoReplicas(t *testing.T) {
 		mu       sync.Mutex
 		aStarted = map[string]time.Time{} // marker -> when A's attempt reached the sink
 	)
-	sink.OnData(func(m *harness.Message) *smtp.SMTPError {
+	sink.OnData(func(m *smtptest.Message) *smtp.SMTPError {
 		if m.Helo != "a.relay.test" || !holdA.Load() {
 			return nil
 		}
@@ -56,7 +57,7 @@ func TestPostgresTwoReplicas(t *testing.T) {
 		aStarted[pgMarkerOf(m)] = time.Now()
 		mu.Unlock()
 		<-stuck
-		return harness.SMTPErr(421, "4.4.2", "connection lost")
+		return smtptest.SMTPErr(421, "4.4.2", "connection lost")
 	})
 	config := func(helo string) string {
 		return fmt.Sprintf(`
@@ -85,9 +86,9 @@ policy:
 		return marker, harness.Send(t, r.Addr(), from, []string{"bob@example.net"}, msg)
 	}
 	var sent []string
-	waitAll := func(what string) []*harness.Message {
+	waitAll := func(what string) []*smtptest.Message {
 		t.Helper()
-		return sink.WaitUntil(t, deliverTimeout, what, func(ms []*harness.Message) bool {
+		return sink.WaitUntil(t, deliverTimeout, what, func(ms []*smtptest.Message) bool {
 			got := map[string]bool{}
 			for _, m := range ms {
 				got[pgMarkerOf(m)] = true
@@ -184,7 +185,7 @@ policy:
 }
 
 // pgMarkerOf is a message's marker (from its Message-ID), or "".
-func pgMarkerOf(m *harness.Message) string {
+func pgMarkerOf(m *smtptest.Message) string {
 	if s := pgMarker.FindSubmatch(append([]byte("\r\n"), m.Header...)); s != nil {
 		return string(s[1])
 	}
@@ -193,7 +194,7 @@ func pgMarkerOf(m *harness.Message) string {
 
 // expectOnce checks that the sink accepted each sent message exactly once
 // and nothing else.
-func expectOnce(t *testing.T, sink *harness.Sink, sent []string) {
+func expectOnce(t *testing.T, sink *smtptest.Sink, sent []string) {
 	t.Helper()
 	count := map[string]int{}
 	for _, m := range sink.Messages() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/relay/store/postgres/pgtest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
@@ -70,7 +71,7 @@ func queueAdminScenario(t *testing.T, storeConfig string) {
 	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	sink := harness.NewSink(t)
 	// bob's and carol's mailboxes are full (452); ann's takes mail.
-	full := harness.SMTPErr(452, "4.2.2", "mailbox full")
+	full := smtptest.SMTPErr(452, "4.2.2", "mailbox full")
 	rejecting := func(_, to string) *smtp.SMTPError {
 		if to == "bob@example.org" || to == "carol@example.net" {
 			return full
@@ -205,7 +206,7 @@ admin:
 		t.Fatalf("queue delete --notify-sender --json: %+v, %v", del, err)
 	}
 	wantAudit(m2, "queue-delete", "ok")
-	dsnMsgs := sink.WaitUntil(t, deliverTimeout, "the DSN for the deleted message", func(ms []*harness.Message) bool {
+	dsnMsgs := sink.WaitUntil(t, deliverTimeout, "the DSN for the deleted message", func(ms []*smtptest.Message) bool {
 		for _, m := range ms {
 			if m.From == "" && strings.Contains(string(m.Data), "deleted it from the queue") {
 				return true
@@ -284,7 +285,7 @@ admin:
 	// bob's copy goes once his mailbox has room; then m1 has left the queue.
 	sink.AcceptAll()
 	r.QueueFlush()
-	sink.WaitUntil(t, deliverTimeout, "bob's copy", func(ms []*harness.Message) bool {
+	sink.WaitUntil(t, deliverTimeout, "bob's copy", func(ms []*smtptest.Message) bool {
 		for _, m := range ms {
 			if len(m.Rcpts) == 1 && m.Rcpts[0].Addr == "bob@example.org" {
 				return true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -20,7 +21,7 @@ const crmPassword = "a rate limited passphrase"
 
 // startLimitedRelay runs a relay whose "submission" listener takes STARTTLS
 // and AUTH for the users crm-a and crm-b, with the rate limits given.
-func startLimitedRelay(t *testing.T, sink *harness.Sink, limits string) (*harness.Relay, harness.TLSFiles) {
+func startLimitedRelay(t *testing.T, sink *smtptest.Sink, limits string) (*harness.Relay, harness.TLSFiles) {
 	t.Helper()
 	dir := t.TempDir()
 	tlsFiles := harness.WriteTLSCert(t, dir)
@@ -55,7 +56,7 @@ func sendAs(r *harness.Relay, tlsFiles harness.TLSFiles, user, marker string, rc
 var markerOf = regexp.MustCompile(`(?i)\r\nMessage-ID: <([^@>]+)@`)
 
 // copies counts the copies the sink got per message marker and recipient.
-func copies(ms []*harness.Message) map[string]int {
+func copies(ms []*smtptest.Message) map[string]int {
 	got := map[string]int{}
 	for _, m := range ms {
 		mk := markerOf.FindSubmatch(m.Header)
@@ -179,7 +180,7 @@ func TestRateLimitSmtplibLosesNothing(t *testing.T) {
 		}
 	}
 	want := messages * len(rcpts)
-	ms := sink.WaitUntil(t, deliverTimeout, "a copy of every message for every recipient", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "a copy of every message for every recipient", func(ms []*smtptest.Message) bool {
 		return len(copies(ms)) == want
 	})
 	got := copies(ms)

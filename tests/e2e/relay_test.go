@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 	"github.com/emersion/go-smtp"
 )
@@ -83,7 +84,7 @@ Date: Sat, 21 Nov 2026 10:00:00 +0000
 
 	// However the relay groups the recipients into deliveries, every one of
 	// them gets a copy without Bcc: and otherwise unchanged.
-	ms := sink.WaitUntil(t, deliverTimeout, "copies for all four recipients", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "copies for all four recipients", func(ms []*smtptest.Message) bool {
 		n := 0
 		for _, m := range ms {
 			n += len(m.Rcpts)
@@ -138,10 +139,10 @@ func TestRelayCarriesDSNAndUTF8Parameters(t *testing.T) {
 	harness.SendWith(t, r.Addr(), "jörg@example.com", []string{"zoë@example.net"}, bytes.NewReader(utf), &harness.SendOptions{
 		MailOpts: &smtp.MailOptions{UTF8: true},
 	})
-	ms := sink.WaitUntil(t, deliverTimeout, "the SMTPUTF8 message", func(ms []*harness.Message) bool {
-		return slices.ContainsFunc(ms, func(m *harness.Message) bool { return strings.Contains(string(m.Header), "Subject: utf8\r\n") })
+	ms := sink.WaitUntil(t, deliverTimeout, "the SMTPUTF8 message", func(ms []*smtptest.Message) bool {
+		return slices.ContainsFunc(ms, func(m *smtptest.Message) bool { return strings.Contains(string(m.Header), "Subject: utf8\r\n") })
 	})
-	u := ms[slices.IndexFunc(ms, func(m *harness.Message) bool { return strings.Contains(string(m.Header), "Subject: utf8\r\n") })]
+	u := ms[slices.IndexFunc(ms, func(m *smtptest.Message) bool { return strings.Contains(string(m.Header), "Subject: utf8\r\n") })]
 	if u.From != "jörg@example.com" || !slices.Equal(u.RcptAddrs(), []string{"zoë@example.net"}) || !u.MailOpts.UTF8 {
 		t.Errorf("SMTPUTF8 message at the upstream: MAIL FROM:<%s> SMTPUTF8=%v RCPT TO:%v", u.From, u.MailOpts.UTF8, u.RcptAddrs())
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -60,10 +61,10 @@ func TestPolicyReloadOnSIGHUP(t *testing.T) {
 	msg := []byte("From: Brand Phones <crm@brand.example>\r\n" + addressField("To", cs) +
 		"Subject: reload\r\n\r\nDear customers\r\n")
 	// send submits the message from sender and returns its copies.
-	send := func(sender string) []*harness.Message {
+	send := func(sender string) []*smtptest.Message {
 		t.Helper()
 		harness.Send(t, r.Addr(), sender, rcpts, msg)
-		sink.WaitUntil(t, deliverTimeout, "copies from "+sender, func(ms []*harness.Message) bool {
+		sink.WaitUntil(t, deliverTimeout, "copies from "+sender, func(ms []*smtptest.Message) bool {
 			k := 0
 			for _, m := range ms {
 				if m.From == sender {
@@ -72,7 +73,7 @@ func TestPolicyReloadOnSIGHUP(t *testing.T) {
 			}
 			return k >= len(rcpts)
 		})
-		var mine []*harness.Message
+		var mine []*smtptest.Message
 		for _, m := range sink.Messages() {
 			if m.From == sender {
 				mine = append(mine, m)
@@ -80,7 +81,7 @@ func TestPolicyReloadOnSIGHUP(t *testing.T) {
 		}
 		return mine
 	}
-	exploded := func(what string, ms []*harness.Message) {
+	exploded := func(what string, ms []*smtptest.Message) {
 		t.Helper()
 		if len(ms) != len(rcpts) {
 			t.Fatalf("%s: the upstream got %d transactions, want one per recipient (%d): the explode policy is not in force", what, len(ms), len(rcpts))

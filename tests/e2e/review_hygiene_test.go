@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -22,7 +23,7 @@ const reviewUser, reviewPass = "rita", "a long test passphrase"
 
 var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func startReviewRelay(t *testing.T) (*harness.Relay, *harness.Sink) {
+func startReviewRelay(t *testing.T) (*harness.Relay, *smtptest.Sink) {
 	t.Helper()
 	sink := harness.NewSink(t)
 	r := harness.Start(t, `

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -48,7 +49,7 @@ listeners:
 	}
 	// A marker last: once it is through Postfix, so is everything before.
 	harness.Send(t, r.AddrOf("norm"), "marker@brand.example", []string{"rcpt@example.net"}, harness.CRLF("Subject: marker\n\nx\n"))
-	ms := sink.WaitUntil(t, deliverTimeout, "the marker through Postfix", func(ms []*harness.Message) bool {
+	ms := sink.WaitUntil(t, deliverTimeout, "the marker through Postfix", func(ms []*smtptest.Message) bool {
 		for _, m := range ms {
 			if m.From == "marker@brand.example" {
 				return len(ms) >= accepted+1

@@ -25,6 +25,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/internal/smtptest"
 	"github.com/bccguard/bccguard/tests/harness"
 )
 
@@ -95,7 +96,7 @@ var msgID = regexp.MustCompile(`(?im)^Message-ID:\s*<([^>]+)>`)
 
 // delivered counts the sink's copies by Message-ID (bounces have none of
 // ours) and checks that each body arrived intact.
-func delivered(t *testing.T, sink *harness.Sink, l *ledger) (copies map[string]int, bounces int) {
+func delivered(t *testing.T, sink *smtptest.Sink, l *ledger) (copies map[string]int, bounces int) {
 	copies = map[string]int{}
 	for _, m := range sink.Messages() {
 		if m.From == "" {
@@ -135,7 +136,7 @@ var table struct {
 // settle waits until every accepted message has reached the sink (or the
 // timeout), then tallies the scenario and fails it if anything accepted was
 // lost or anything refused was delivered.
-func settle(t *testing.T, name string, sink *harness.Sink, l *ledger, timeout time.Duration, note string) result {
+func settle(t *testing.T, name string, sink *smtptest.Sink, l *ledger, timeout time.Duration, note string) result {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -217,7 +218,7 @@ func TestFaults(t *testing.T) {
 
 func testKill9(t *testing.T) {
 	rounds := pick(3, 10)
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	r := harness.Start(t, "log: {format: json, level: warn}\n", harness.WithUpstream(sink.Addr()))
 	l := newLedger()
 	for round := range rounds {
@@ -255,7 +256,7 @@ func testKill9(t *testing.T) {
 
 func testUpstreamDown(t *testing.T) {
 	n := pick(20, 100)
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	r := harness.Start(t, "log: {format: json, level: warn}\n", harness.WithUpstream(sink.Addr()))
 	l := newLedger()
 	sendN := func(prefix string) {
@@ -272,7 +273,7 @@ func testUpstreamDown(t *testing.T) {
 		wg.Wait()
 	}
 	// Refusing with 4xx for a while: retried (retry_first 1s), not bounced.
-	sink.RejectData(harness.SMTPErr(451, "4.3.0", "try again later"))
+	sink.RejectData(smtptest.SMTPErr(451, "4.3.0", "try again later"))
 	sendN("refuse")
 	time.Sleep(2500 * time.Millisecond)
 	if got := sink.Count(); got != 0 {
@@ -306,7 +307,7 @@ func testDiskFull(t *testing.T) {
 			t.Errorf("umount %s: %v %s", mnt, err, out)
 		}
 	})
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	sink.Stop() // upstream down: what is accepted stays on the small disk
 	r := harness.Start(t, fmt.Sprintf("data_dir: %q\nlog: {format: json, level: warn}\n", filepath.Join(mnt, "data")), harness.WithUpstream(sink.Addr()))
 	l := newLedger()
@@ -349,11 +350,11 @@ func testDiskFull(t *testing.T) {
 }
 
 func testSlowPeers(t *testing.T) {
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	r := harness.Start(t, "log: {format: json, level: warn}\n", harness.WithUpstream(sink.Addr()))
 	l := newLedger()
 	// A slow upstream: every transaction takes 2 s to answer.
-	sink.OnData(func(*harness.Message) *smtp.SMTPError { time.Sleep(2 * time.Second); return nil })
+	sink.OnData(func(*smtptest.Message) *smtp.SMTPError { time.Sleep(2 * time.Second); return nil })
 	// A slow client: opens a transaction and trickles its message.
 	slowID, slowRaw := l.message("slow-client", 512)
 	c, err := net.Dial("tcp", r.Addr())
@@ -426,7 +427,7 @@ func testSlowPeers(t *testing.T) {
 
 func testConnections(t *testing.T) {
 	n := pick(1000, 1000)
-	sink := harness.NewSink(t, harness.HashOnly())
+	sink := harness.NewSink(t, smtptest.HashOnly())
 	r := harness.Start(t, `log: {format: json, level: warn}
 listeners:
   - name: smtp

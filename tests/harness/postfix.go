@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bccguard/bccguard/internal/syncbuf"
 )
 
 // PostfixSink is Postfix's smtp-sink: an upstream that shares no code with
@@ -24,7 +26,7 @@ type PostfixSink struct {
 	// DumpDir holds one file per transaction when dumps are on.
 	DumpDir string
 	cmd     *exec.Cmd
-	out     *logBuffer
+	out     *syncbuf.Buffer
 	done    chan struct{}
 }
 
@@ -34,7 +36,7 @@ type PostfixSink struct {
 func StartPostfixSink(t testing.TB, dump bool, args ...string) *PostfixSink {
 	t.Helper()
 	bin := Tool(t, "smtp-sink")
-	s := &PostfixSink{t: t, out: &logBuffer{}, done: make(chan struct{})}
+	s := &PostfixSink{t: t, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 	argv := []string{"-u", "nobody", "-c"}
 	if dump {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bccguard/bccguard/internal/smtptest"
 )
 
 func TestSendRawPipelining(t *testing.T) {
@@ -54,7 +56,7 @@ func TestRawConnSeesClose(t *testing.T) {
 
 func TestSwaksToSink(t *testing.T) {
 	tlsFiles := WriteTLSCert(t, t.TempDir())
-	s := NewSink(t, SinkTLS(tlsFiles.Server))
+	s := NewSink(t, smtptest.StartTLS(tlsFiles.Server))
 	res := Swaks(t, "--server", s.Addr(), "--from", "a@example.com", "--to", "b@example.net", "-tls", "--header", "Subject: swaks")
 	if res.ExitCode != 0 {
 		t.Fatalf("swaks exit %d:\n%s", res.ExitCode, res.Output)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bccguard/bccguard/internal/syncbuf"
 )
 
 // Timeouts of the relay's life cycle; generous because CI machines are small.
@@ -34,7 +36,7 @@ type Relay struct {
 	portsMu sync.Mutex
 	ports   map[string]int
 
-	logs *logBuffer
+	logs *syncbuf.Buffer
 	runs int
 
 	mu   sync.Mutex
@@ -73,7 +75,7 @@ func InDir(dir string) Option { return func(o *options) { o.dir = dir } }
 // test failed.
 func Start(t testing.TB, cfg string, opts ...Option) *Relay {
 	t.Helper()
-	r := &Relay{t: t, bin: Binary(t), ports: map[string]int{}, logs: &logBuffer{}}
+	r := &Relay{t: t, bin: Binary(t), ports: map[string]int{}, logs: &syncbuf.Buffer{}}
 	r.opts.ready = "smtp"
 	for _, o := range opts {
 		o(&r.opts)

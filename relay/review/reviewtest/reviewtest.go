@@ -1,11 +1,15 @@
-// Package reviewtest has what the review service's tests and the review
-// pages' tests both need: a clock they can move and a way to put held
-// messages in a real store as the relay does.
+// Package reviewtest has what the tests of the review service, the review
+// pages, the queue administration, the control socket and the command line
+// all need: a review.Service over a real embedded store (NewService), a
+// clock they can move, a way to put held messages in the store as the relay
+// does, and API requests.
 package reviewtest
 
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -77,4 +81,18 @@ func Audit(t testing.TB, st store.QuarantineStore, target string) []store.AuditE
 		t.Fatal(err)
 	}
 	return es
+}
+
+// APIRequest is a request to an API handler: body ("" for none) is sent
+// as JSON.
+func APIRequest(method, path, body string) *http.Request {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	return r
 }

@@ -14,12 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/relay/admin"
-	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/review/web"
@@ -39,24 +37,6 @@ type env struct {
 	pages *web.Pages
 	clock *reviewtest.Clock
 	srv   *httptest.Server
-	logs  *lockedBuilder
-}
-
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var (
@@ -64,31 +44,16 @@ var (
 	hash     string
 )
 
-// quietNotifier is the real Notifier (sender notices only); nothing sends.
-type quietNotifier struct{ *notify.Notifier }
-
-func (quietNotifier) Wake() {}
-
 func newEnv(t *testing.T, fourEyes ...string) *env {
 	t.Helper()
-	st, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, clock: reviewtest.NewClock(), logs: &lockedBuilder{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	qc := config.Defaults().Quarantine
-	qc.FourEyesRules = fourEyes
-	qc.DeleteNotice = "Your message was deleted by the mail policy review."
-	reg := prometheus.NewRegistry()
-	ncfg := config.Defaults()
-	ncfg.Hostname, ncfg.Quarantine = "relay.test", qc
-	e.svc, err = review.New(review.Options{Store: st, Config: qc, Logger: log, Registerer: reg,
-		Hostname: "relay.test", Now: e.clock.Now, Notify: quietNotifier{notify.NewNotifier(ncfg)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := reviewtest.NewService(t, func(_ *reviewtest.Fixture, o *review.Options) {
+		o.Config.FourEyesRules = fourEyes
+		o.Config.DeleteNotice = "Your message was deleted by the mail policy review."
+	}, reviewtest.SenderNotices(nil))
+	st, reg := f.Store, f.Registry
+	log := slog.New(slog.NewTextHandler(f.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := &env{st: st, svc: f.Service, clock: f.Clock}
+	var err error
 	hashOnce.Do(func() {
 		h, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 		hash = string(h)

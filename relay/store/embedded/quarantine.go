@@ -240,7 +240,7 @@ func (s *Store) Holds(ctx context.Context, f store.HoldFilter) ([]store.Hold, in
 		var k, v []byte
 		if f.HeldBefore.IsZero() {
 			k, v = c.Last()
-		} else if k, v = c.Seek(timeKey(f.HeldBefore, "")); k == nil {
+		} else if k, _ = c.Seek(timeKey(f.HeldBefore, "")); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev() // the last key before HeldBefore

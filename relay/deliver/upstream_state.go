@@ -1,4 +1,4 @@
-package relay
+package deliver
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bccguard/bccguard/internal/oneline"
 )
 
 // upstreamProbeEvery is how long the upstream may go untouched before
@@ -17,31 +19,35 @@ import (
 // "upstream unreachable" alert would fire on every quiet relay.
 const upstreamProbeEvery = time.Minute
 
-// upstreamState is the bccguard_upstream_up gauge together with what
-// /readyz reports: every Set (from a delivery attempt or a probe) records
-// the state and when it was seen.
+// upstreamState is whether the upstream can be reached, as the last
+// delivery attempt or probe found it. Each observation updates, together,
+// the bccguard_upstream_up gauge, the log (on a change) and what /readyz
+// reports.
 type upstreamState struct {
-	prometheus.Gauge
-	log  *slog.Logger
-	addr string
+	gauge prometheus.Gauge
+	log   *slog.Logger
+	addr  string
 
 	mu    sync.Mutex
 	known bool
 	up    bool
 	since time.Time // when the state last changed
 	seen  time.Time // when it was last observed
-	err   string    // the last probe's error while down
+	err   string    // the last error while down
 }
 
-// Set is called by delivery attempts: 1 connected, 0 did not.
-func (u *upstreamState) Set(v float64) { u.observe(v == 1, "") }
+func newUpstreamState(gauge prometheus.Gauge, log *slog.Logger, addr string) *upstreamState {
+	return &upstreamState{gauge: gauge, log: log, addr: addr}
+}
 
-func (u *upstreamState) observe(up bool, errText string) {
+// observe records that the upstream was reached (up) or not, and why not;
+// reason "" keeps the last one known.
+func (u *upstreamState) observe(up bool, reason string) {
 	v := 0.0
 	if up {
 		v = 1
 	}
-	u.Gauge.Set(v)
+	u.gauge.Set(v)
 	now := time.Now()
 	u.mu.Lock()
 	changed := !u.known || u.up != up
@@ -51,15 +57,15 @@ func (u *upstreamState) observe(up bool, errText string) {
 	u.known, u.up, u.seen = true, up, now
 	if up {
 		u.err = ""
-	} else if errText != "" {
-		u.err = errText
+	} else if reason != "" {
+		u.err = reason
 	}
 	u.mu.Unlock()
 	switch {
 	case changed && up:
 		u.log.Info("upstream reachable", "upstream", u.addr)
 	case changed:
-		u.log.Warn("upstream unreachable; accepted mail stays queued", "upstream", u.addr, "err", errText)
+		u.log.Warn("upstream unreachable; accepted mail stays queued", "upstream", u.addr, "err", reason)
 	}
 }
 
@@ -70,6 +76,7 @@ func (u *upstreamState) stale(d time.Duration) bool {
 	return !u.known || time.Since(u.seen) >= d
 }
 
+// status is the state in words, for /readyz.
 func (u *upstreamState) status() string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -88,12 +95,13 @@ func (u *upstreamState) status() string {
 // watchUpstream checks the upstream at start and whenever no delivery has
 // touched it for upstreamProbeEvery, with the connection a delivery would
 // use (EHLO, STARTTLS, AUTH as configured) and then QUIT.
-func (s *Server) watchUpstream(ctx context.Context) {
+func (d *Deliverer) watchUpstream(ctx context.Context) {
+	defer d.wg.Done()
 	t := time.NewTicker(upstreamProbeEvery / 4)
 	defer t.Stop()
 	for {
-		if s.ops.up.stale(upstreamProbeEvery) {
-			s.probeUpstream(ctx)
+		if d.upstream.stale(upstreamProbeEvery) {
+			d.probeUpstream(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -103,10 +111,10 @@ func (s *Server) watchUpstream(ctx context.Context) {
 	}
 }
 
-func (s *Server) probeUpstream(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.Upstream.ConnectTimeout.D()+30*time.Second)
+func (d *Deliverer) probeUpstream(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, d.probeLimit)
 	defer cancel()
-	c, err := s.delivery.up.dial(pctx)
+	c, err := d.dialer.Dial(pctx)
 	if ctx.Err() != nil {
 		if c != nil {
 			c.Close()
@@ -114,9 +122,9 @@ func (s *Server) probeUpstream(ctx context.Context) {
 		return
 	}
 	if err != nil {
-		s.ops.up.observe(false, safeText(err.Error(), 300))
+		d.upstream.observe(false, oneline.ASCII(err.Error(), 300))
 		return
 	}
 	c.Close()
-	s.ops.up.observe(true, "")
+	d.upstream.observe(true, "")
 }

@@ -1,4 +1,4 @@
-package relay
+package deliver
 
 import (
 	"context"
@@ -16,8 +16,7 @@ import (
 // mta is the configured upstream MTA: how to reach it. The SMTP client
 // itself is relay/upstream (it pipelines, which go-smtp's client does not).
 type mta struct {
-	cfg  upstream.Config
-	addr string
+	cfg upstream.Config
 }
 
 func newMTA(cfg config.Upstream, hostname string) (*mta, error) {
@@ -49,7 +48,7 @@ func newMTA(cfg config.Upstream, hostname string) (*mta, error) {
 			tc.RootCAs = pool
 		}
 	}
-	m := &mta{addr: cfg.Address, cfg: upstream.Config{
+	m := &mta{cfg: upstream.Config{
 		Address:        cfg.Address,
 		Helo:           helo,
 		TLS:            cfg.TLS,
@@ -68,11 +67,11 @@ func newMTA(cfg config.Upstream, hostname string) (*mta, error) {
 	return m, nil
 }
 
-// dial opens a connection. Every failure to connect is temporary for the
+// Dial opens a connection. Every failure to connect is temporary for the
 // mail, whatever the upstream replied: a refused greeting or AUTH (a wrong
 // password) must defer deliveries until the operator fixes it, never
 // bounce them, so the reply is kept in the text but not as an SMTP error.
-func (m *mta) dial(ctx context.Context) (*upstream.Conn, error) {
+func (m *mta) Dial(ctx context.Context) (*upstream.Conn, error) {
 	c, err := upstream.Dial(ctx, m.cfg)
 	if err != nil {
 		return nil, &connectError{text: err.Error()}
@@ -85,8 +84,8 @@ type connectError struct{ text string }
 
 func (e *connectError) Error() string { return e.text }
 
-// host is the upstream's host name or address, for DSNs' Remote-MTA.
-func (m *mta) host() string {
-	h, _, _ := net.SplitHostPort(m.addr)
+// remoteHost is the upstream's host name or address, for DSNs' Remote-MTA.
+func remoteHost(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
 	return h
 }

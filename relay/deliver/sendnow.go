@@ -1,4 +1,4 @@
-package relay
+package deliver
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func SendNow(ctx context.Context, cfg *config.Config, to string, write func(io.W
 	if err != nil {
 		return err
 	}
-	conn, err := up.dial(ctx)
+	conn, err := up.Dial(ctx)
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", cfg.Upstream.Address, err)
 	}
