@@ -94,7 +94,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		msg.Quarantine = srv.quarantineRecord(pol, in, dec, msg.ReceivedAt)
 		s.rateLimitFigures(msg.Quarantine)
 	}
-	deliveries, err := srv.plan(dec, s.env.Recipients)
+	deliveries, err := planFor(dec, s.env.Recipients)
 	if err != nil {
 		return "", dec, err
 	}
@@ -159,27 +159,6 @@ func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.
 		q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})
 	}
 	return q
-}
-
-// plan turns a decision into the deliveries to queue. A rejection is an
-// error the client sees; the policy engine and its rewrites build on this.
-func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.NewDelivery, error) {
-	switch dec.Effective() {
-	case policy.Reject:
-		return nil, rejectReply(dec.Message)
-	case policy.Quarantine:
-		return nil, nil
-	case policy.Explode:
-		out := make([]store.NewDelivery, 0, len(rcpts))
-		for _, r := range rcpts {
-			out = append(out, store.NewDelivery{Recipients: []store.Recipient{r}, Rewrite: store.RewriteExplode})
-		}
-		return out, nil
-	case policy.Bcc:
-		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewriteBcc}}, nil
-	default:
-		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewritePass}}, nil
-	}
 }
 
 // receivedHeader is bccguard's trace field for the message (see

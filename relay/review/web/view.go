@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/store"
 )
 
 // pageNames are the templates in templates/, each rendered inside
@@ -220,12 +221,13 @@ func figureLabel(k string) string {
 
 // rewriteText explains a rewrite in a few words.
 func rewriteText(rw string) string {
-	switch review.Rewrite(rw) {
-	case review.Explode:
+	r, _ := store.RewriteNamed(rw)
+	switch r {
+	case store.RewriteExplode:
 		return "one copy per recipient, each showing only its own address"
-	case review.Bcc:
+	case store.RewriteBcc:
 		return "one copy, To: undisclosed-recipients:;"
-	case review.AsIs:
+	case store.RewritePass:
 		return "unchanged: every recipient sees the whole list"
 	}
 	return rw
