@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -58,14 +59,18 @@ func (p *Pages) detail(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 	pg := detailPage{D: d, Held: d.State == store.HoldHeld, DefaultRewrite: store.RewriteExplode.Name()}
 	pg.CanAct = pg.Held && c.actor.CanReview()
-	for _, k := range figureOrder {
-		if v, ok := d.Figures[k]; ok {
-			pg.Figures = append(pg.Figures, figure{Key: k, Label: figureLabel(k), Value: v, Trigger: strings.Contains(d.Reason, k)})
+	// The policy's figures first, as its table orders and labels them;
+	// then any others (a rate limit's), by name.
+	known := map[string]bool{}
+	for _, f := range policy.FigureTable {
+		known[f.Name] = true
+		if v, ok := d.Figures[f.Name]; ok {
+			pg.Figures = append(pg.Figures, figure{Key: f.Name, Label: f.Label, Value: v, Trigger: strings.Contains(d.Reason, f.Name)})
 		}
 	}
 	var extra []string
 	for k := range d.Figures {
-		if !slices.Contains(figureOrder, k) {
+		if !known[k] {
 			extra = append(extra, k)
 		}
 	}
