@@ -185,7 +185,7 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 	if len(monitored) > 0 {
 		final.Monitored = monitored
 	}
-	if final.Action == Explode || final.Action == Bcc {
+	if final.Action.Rewrites() {
 		// A copy that cannot be made safe is not made: held instead.
 		d, x := p.guard(f, *final)
 		final = &d

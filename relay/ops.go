@@ -96,7 +96,7 @@ func (s *Server) initOps(reg prometheus.Registerer) error {
 
 	// Series that exist from the start, at 0, so that rate() and
 	// increase() in alerts and dashboards work before the first event.
-	for _, a := range []policy.Action{policy.Explode, policy.Bcc} {
+	for _, a := range policy.RewritingActions() {
 		o.protected.WithLabelValues(string(a))
 	}
 	o.reloads.WithLabelValues("success")
@@ -164,7 +164,7 @@ func (s *Server) certLoaded(listener string, cert tls.Certificate) {
 func (s *Server) countProtected(in *policy.Input, dec policy.Decision, fig policy.Figures) {
 	a := dec.Effective()
 	vis := fig.Visible()
-	if a != policy.Explode && a != policy.Bcc || vis == nil {
+	if !a.Rewrites() || vis == nil {
 		return
 	}
 	n := 0

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrInvalidPlan: a plan of copies given to Commit or Release does not
@@ -23,10 +24,12 @@ const (
 	RewriteBcc     Rewrite = "bcc"     // To: undisclosed-recipients:;
 )
 
-// Valid reports whether r is a known rewrite.
-func (r Rewrite) Valid() bool {
-	return r == RewritePass || r == RewriteExplode || r == RewriteBcc
-}
+// Rewrites lists every rewrite, in the order reviewers are offered them
+// (the safest first).
+func Rewrites() []Rewrite { return []Rewrite{RewriteExplode, RewriteBcc, RewritePass} }
+
+// Valid reports whether r is one of Rewrites.
+func (r Rewrite) Valid() bool { return slices.Contains(Rewrites(), r) }
 
 // Name is the rewrite as people choose it (review API and pages, CLI): its
 // stored value, but "as-is" for RewritePass, since a reviewer releasing a
@@ -41,7 +44,7 @@ func (r Rewrite) Name() string {
 // RewriteNamed is the rewrite whose Name is name; false for any other
 // name (the stored "pass" included: people say "as-is").
 func RewriteNamed(name string) (Rewrite, bool) {
-	for _, r := range []Rewrite{RewriteExplode, RewriteBcc, RewritePass} {
+	for _, r := range Rewrites() {
 		if r.Name() == name {
 			return r, true
 		}

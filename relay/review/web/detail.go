@@ -48,7 +48,11 @@ func (detailPage) nav() string { return "list" }
 
 // Rewrites are the release form's choices.
 func (detailPage) Rewrites() []string {
-	return []string{store.RewriteExplode.Name(), store.RewriteBcc.Name(), store.RewritePass.Name()}
+	var out []string
+	for _, rw := range store.Rewrites() {
+		out = append(out, rw.Name())
+	}
+	return out
 }
 
 func (p *Pages) detail(w http.ResponseWriter, r *http.Request, c *call) {
