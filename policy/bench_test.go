@@ -44,7 +44,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	p, _ := Load(nil, "")
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.Evaluate(context.Background(), in); d.Action != Explode {
+		if d, _ := p.Evaluate(context.Background(), in); d.Action != Explode {
 			b.Fatal(d)
 		}
 	}

@@ -34,7 +34,7 @@ func TestUnsafeCopyGuard(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustLoad(t, tc.yaml)
 			in := p.BuildInput([]byte(leakyMailing), Envelope{Sender: "crm@brand.example", Recipients: rcpts}, Client{})
-			d := p.Evaluate(context.Background(), in)
+			d, _ := p.Evaluate(context.Background(), in)
 			if d.Action != tc.action || d.Rule != tc.rule || d.Monitor != tc.monitor || (d.Message != "") != tc.msg {
 				t.Errorf("got %+v, want %s by %q (monitor %v, reply %v)", d, tc.action, tc.rule, tc.monitor, tc.msg)
 			}
@@ -48,7 +48,7 @@ func TestUnsafeCopyGuard(t *testing.T) {
 	p := mustLoad(t, "")
 	in := p.BuildInput([]byte(strings.ReplaceAll(leakyMailing, ", Bob Barker <bob@beta.example>, chen@gamma.example", ", bob@beta.example")),
 		Envelope{Sender: "crm@brand.example", Recipients: []string{"zoe@alpha.example"}}, Client{})
-	if d := p.Evaluate(context.Background(), in); d.Rule == UnsafeCopyRule {
+	if d, _ := p.Evaluate(context.Background(), in); d.Rule == UnsafeCopyRule {
 		t.Errorf("a copy to the one recipient the body shows is held: %+v", d)
 	}
 }

@@ -44,7 +44,7 @@ func TestCorpus(t *testing.T) {
 		if res.Addresses != len(seen) {
 			t.Errorf("%s: Addresses %d, %d seen", name, res.Addresses, len(seen))
 		}
-		d2 := p.Evaluate(context.Background(), BuildInput(raw, Envelope{Sender: "crm@brand.example", Recipients: []string{"rcpt@example.net"}}, Client{}))
+		d2, _ := p.Evaluate(context.Background(), BuildInput(raw, Envelope{Sender: "crm@brand.example", Recipients: []string{"rcpt@example.net"}}, Client{}))
 		counts[d2.Action]++
 		if v.ParseError != "" && d2.Action != Quarantine {
 			t.Errorf("%s: unparsable (%s) but %s", name, v.ParseError, d2.Action)

@@ -4,6 +4,8 @@
 // it saw (Input) and acts on the Decision.
 package policy
 
+import "slices"
+
 // Action is what happens to a message.
 type Action string
 
@@ -24,6 +26,14 @@ func (a Action) Valid() bool {
 	}
 	return false
 }
+
+// RewritingActions are the actions that send rewritten copies (explode,
+// bcc): the copies the unsafe-copy guard checks, and whose hidden addresses
+// the relay counts. The relay's plan builder makes their copies.
+func RewritingActions() []Action { return []Action{Explode, Bcc} }
+
+// Rewrites reports whether a is one of RewritingActions.
+func (a Action) Rewrites() bool { return slices.Contains(RewritingActions(), a) }
 
 // Decision is the outcome of evaluating a message.
 type Decision struct {

@@ -83,10 +83,12 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 // enforce mode, else the default action. It never fails: a header that
 // cannot be parsed, a condition that errors or runs out of time or cost
 // all give the on_parse_error action (fail closed), with Error set for the
-// caller to log.
-func (p *Policy) Evaluate(ctx context.Context, in *Input) Decision {
-	d, _ := p.run(ctx, p.facts(in), false)
-	return d
+// caller to log. The Figures are the counts it used, for the caller to
+// record without counting again.
+func (p *Policy) Evaluate(ctx context.Context, in *Input) (Decision, Figures) {
+	f := p.facts(in)
+	d, _ := p.run(ctx, f, false)
+	return d, Figures{f}
 }
 
 // facts derives the variables' values for in.
@@ -183,7 +185,7 @@ func (p *Policy) run(ctx context.Context, f *facts, all bool) (Decision, []RuleE
 	if len(monitored) > 0 {
 		final.Monitored = monitored
 	}
-	if final.Action == Explode || final.Action == Bcc {
+	if final.Action.Rewrites() {
 		// A copy that cannot be made safe is not made: held instead.
 		d, x := p.guard(f, *final)
 		final = &d

@@ -87,7 +87,7 @@ func TestBuiltinPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.message, func(t *testing.T) {
-			d := p.Evaluate(context.Background(), loadMessage(t, tt.message))
+			d, _ := p.Evaluate(context.Background(), loadMessage(t, tt.message))
 			if d.Action != tt.action || d.Rule != tt.rule || d.Monitor {
 				t.Errorf("got %+v, want %s by %q", d, tt.action, tt.rule)
 			}
@@ -124,12 +124,12 @@ func TestSectionWithoutRules(t *testing.T) {
   mode: monitor
   internal_domains: [example.net]
 `)
-	d := p.Evaluate(context.Background(), loadMessage(t, "survey.eml"))
+	d, _ := p.Evaluate(context.Background(), loadMessage(t, "survey.eml"))
 	if d.Action != Explode || !d.Monitor || d.Effective() != Pass {
 		t.Errorf("got %+v, want a monitored explode", d)
 	}
 	// example.net is internal now: two customers, one external domain.
-	d = p.Evaluate(context.Background(), msgInput("To: a@example.net, b@example.org"))
+	d, _ = p.Evaluate(context.Background(), msgInput("To: a@example.net, b@example.org"))
 	if d.Action != Pass || d.Rule != "" {
 		t.Errorf("got %+v, want pass", d)
 	}
@@ -188,7 +188,7 @@ func TestActions(t *testing.T) {
 			if tt.input != nil {
 				tt.input(tt.in)
 			}
-			d := p.Evaluate(context.Background(), tt.in)
+			d, _ := p.Evaluate(context.Background(), tt.in)
 			if d.Action != tt.want || d.Rule != tt.rule || d.Message != tt.msg || d.Error != "" {
 				t.Errorf("got %+v\nwant %s by %q with message %q", d, tt.want, tt.rule, tt.msg)
 			}
@@ -206,7 +206,7 @@ func TestFirstMatchWinsAndReason(t *testing.T) {
       when: visible.count >= 1
       action: quarantine
 `)
-	d := p.Evaluate(context.Background(), loadMessage(t, "survey.eml"))
+	d, _ := p.Evaluate(context.Background(), loadMessage(t, "survey.eml"))
 	want := "rule many-visible: visible.external >= 2 (visible.external=300)"
 	if d.Rule != "many-visible" || d.Reason != want {
 		t.Errorf("got %+v, want reason %q", d, want)
@@ -224,7 +224,7 @@ func TestReasonCarriesNoAddresses(t *testing.T) {
         && sender != "" && visible.count > 0 && header["subject"][0] != ""
       action: quarantine
 `)
-	d := p.Evaluate(context.Background(), msgInput("To: secret.person@example.com\nSubject: private"))
+	d, _ := p.Evaluate(context.Background(), msgInput("To: secret.person@example.com\nSubject: private"))
 	if d.Rule != "r" {
 		t.Fatalf("got %+v", d)
 	}
@@ -248,7 +248,7 @@ func TestMonitor(t *testing.T) {
   rules:
     - {name: many-visible, when: visible.external >= 2, action: explode}
 `)
-		d := p.Evaluate(ctx, survey)
+		d, _ := p.Evaluate(ctx, survey)
 		if d.Action != Explode || !d.Monitor || d.Effective() != Pass {
 			t.Errorf("got %+v: want explode recorded, pass carried out", d)
 		}
@@ -259,7 +259,7 @@ func TestMonitor(t *testing.T) {
     - {name: trial, when: visible.count >= 100, action: reject, mode: monitor}
     - {name: many-visible, when: visible.external >= 2, action: explode}
 `)
-		d := p.Evaluate(ctx, survey)
+		d, _ := p.Evaluate(ctx, survey)
 		if d.Rule != "many-visible" || d.Monitor || d.Effective() != Explode {
 			t.Errorf("got %+v: a monitored rule must not weaken the rules below it", d)
 		}
@@ -272,7 +272,7 @@ func TestMonitor(t *testing.T) {
   rules:
     - {name: trial, when: visible.count >= 100, action: quarantine, mode: monitor}
 `)
-		d := p.Evaluate(ctx, survey)
+		d, _ := p.Evaluate(ctx, survey)
 		if d.Rule != "trial" || d.Action != Quarantine || !d.Monitor || d.Effective() != Pass || len(d.Monitored) != 0 {
 			t.Errorf("got %+v, want the trial rule's decision in monitor mode", d)
 		}
@@ -283,7 +283,7 @@ func TestMonitor(t *testing.T) {
   rules:
     - {name: trial, when: visible.count >= 100, action: explode, mode: monitor}
 `)
-		d := p.Evaluate(ctx, survey)
+		d, _ := p.Evaluate(ctx, survey)
 		if d.Effective() != Quarantine || d.Rule != "" || len(d.Monitored) != 1 {
 			t.Errorf("got %+v, want the default quarantine with the trial recorded", d)
 		}
@@ -295,14 +295,14 @@ func TestMonitor(t *testing.T) {
     - {name: new, when: visible.external >= 2, action: explode}
     - {name: proven, when: visible.count >= 100, action: quarantine, mode: enforce}
 `)
-		d := p.Evaluate(ctx, survey)
+		d, _ := p.Evaluate(ctx, survey)
 		if d.Rule != "proven" || d.Monitor || d.Effective() != Quarantine || len(d.Monitored) != 1 || d.Monitored[0].Rule != "new" {
 			t.Errorf("got %+v", d)
 		}
 	})
 	t.Run("parse error in a monitor policy", func(t *testing.T) {
 		p := mustLoad(t, "policy:\n  mode: monitor\n")
-		d := p.Evaluate(ctx, msgInput(hugeHeader(), "jane@example.com"))
+		d, _ := p.Evaluate(ctx, msgInput(hugeHeader(), "jane@example.com"))
 		if d.Rule != ParseErrorRule || d.Action != Quarantine || !d.Monitor {
 			t.Errorf("got %+v", d)
 		}
@@ -318,7 +318,7 @@ func TestParseErrorFailsClosed(t *testing.T) {
     - {name: harmless, when: visible.count < 2, action: pass}
 `)
 	for _, h := range []string{hugeHeader()} {
-		d := p.Evaluate(context.Background(), msgInput(h, "jane@example.com"))
+		d, _ := p.Evaluate(context.Background(), msgInput(h, "jane@example.com"))
 		if d.Action != Reject || d.Rule != ParseErrorRule || d.Error == "" || !strings.Contains(d.Reason, "failing closed") ||
 			d.Message != "Message refused: its header could not be read" {
 			t.Errorf("%q: got %+v", h, d)
@@ -349,14 +349,14 @@ func TestRuntimeErrorsFailClosed(t *testing.T) {
 	in := msgInput(h.String(), "u@example.com")
 	p.timeout = time.Minute // the cost limit, not the clock, is under test (-race is slow)
 
-	d := p.Evaluate(context.Background(), in)
+	d, _ := p.Evaluate(context.Background(), in)
 	if d.Action != Quarantine || d.Rule != "quadratic" || !strings.Contains(d.Error, "cost") || !strings.Contains(d.Reason, "failing closed") {
 		t.Errorf("cost limit: got %+v", d)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	d = p.Evaluate(ctx, in)
+	d, _ = p.Evaluate(ctx, in)
 	if d.Action != Quarantine || d.Error == "" {
 		t.Errorf("cancelled: got %+v", d)
 	}
@@ -588,7 +588,7 @@ func TestInputVisibleReuse(t *testing.T) {
 	in := msgInput("To: a@example.com, b@example.org")
 	v := ParseVisible(in.Header, nil)
 	in.Visible = &v
-	if d := p.Evaluate(context.Background(), in); d.Action != Pass {
+	if d, _ := p.Evaluate(context.Background(), in); d.Action != Pass {
 		t.Errorf("got %+v: b@example.org is internal under this policy", d)
 	}
 	if v.Recipients[1].Internal {

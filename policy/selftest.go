@@ -65,7 +65,7 @@ func (p *Policy) RunTests(ctx context.Context, loadMessage func(path string) ([]
 		}
 		in := p.BuildInput(raw, Envelope{Sender: tc.From, Recipients: tc.Rcpt},
 			Client{Listener: tc.Listener, IP: tc.ClientIP, User: tc.User})
-		res.Decision = p.Evaluate(ctx, in)
+		res.Decision, _ = p.Evaluate(ctx, in)
 		switch {
 		case res.Decision.Action != tc.Expect:
 			res.Failure = fmt.Sprintf("expected %s, got %s (%s)", tc.Expect, res.Decision.Action, describe(res.Decision))

@@ -32,7 +32,7 @@ func TestUnsafeCopy(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := mustLoad(t, c.policy).Evaluate(ctx, c.in)
+			d, _ := mustLoad(t, c.policy).Evaluate(ctx, c.in)
 			if d.Action != c.want || d.Rule != c.rule || d.Monitor != c.monitor {
 				t.Fatalf("got %+v, want %s by %s (monitor %v)", d, c.want, c.rule, c.monitor)
 			}

@@ -9,7 +9,8 @@ import (
 
 // variable is one name a condition can use. The table below is the single
 // source for the CEL declarations, the evaluation, the values shown in
-// explanations and VARIABLES.md (a test keeps that file in step).
+// explanations, the figures a hold records (FigureTable picks them by
+// name) and VARIABLES.md (a test keeps that file in step).
 type variable struct {
 	name string
 	typ  *cel.Type

@@ -4,10 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+
+	"cel.dev/cel-go/cel"
 )
 
 var update = flag.Bool("update", false, "rewrite VARIABLES.md from the variable table")
@@ -123,6 +126,25 @@ func TestVariablesDoc(t *testing.T) {
 	}
 }
 
+// figuresMarkdown lists FigureTable: what a hold records of its message.
+func figuresMarkdown() string {
+	var b strings.Builder
+	b.WriteString("## Figures recorded with a hold\n\n" +
+		"A held message keeps the values these variables had when it was decided, and\n" +
+		"the review page shows them under these labels, in this order (the last ones\n" +
+		"only when not zero). A figure the rule's reason names is highlighted.\n\n" +
+		"| variable | shown as |\n|---|---|\n")
+	for _, f := range FigureTable {
+		opt := ""
+		if !f.Always {
+			opt = " (when not zero)"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s%s |\n", f.Name, f.Label, opt)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
 func variablesMarkdown() string {
 	var b strings.Builder
 	b.WriteString(`# Policy variables
@@ -200,7 +222,7 @@ for subdomains).
   records the finding), as rule ` + "`unsafe-copy`" + `. In monitor mode it is recorded like
   any monitored decision.
 
-` + unsafeCopyDoc + `## Functions
+` + unsafeCopyDoc + figuresMarkdown() + `## Functions
 
 The CEL standard library (` + "`size`, `in`, `exists`, `all`, `filter`, `map`, `startsWith`, `endsWith`, `contains`, `matches`" + `),
 the strings extension (` + "`lowerAscii`, `split`, `join`, `trim`, ..." + `), sets
@@ -239,4 +261,40 @@ func consumerMarkdown() string {
 	}
 	b.WriteByte('.')
 	return b.String()
+}
+
+// Every figure is an int variable, named once, and Evaluate returns it as
+// conditions see it: the held message's record cannot drift from the rules.
+func TestFigureTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range FigureTable {
+		v, ok := variableByName[f.Name]
+		switch {
+		case !ok:
+			t.Errorf("figure %s is not a variable", f.Name)
+		case v.typ != cel.IntType:
+			t.Errorf("figure %s is a %s variable, want int", f.Name, v.typ)
+		case seen[f.Name]:
+			t.Errorf("figure %s listed twice", f.Name)
+		case f.Label == "":
+			t.Errorf("figure %s has no label", f.Name)
+		}
+		seen[f.Name] = true
+	}
+
+	p := mustLoad(t, "policy:\n  internal_domains: [brand.example]\n  default_action: pass\n")
+	in := msgInput("To: a@example.net, b@example.org, c@brand.example", "a@example.net", "b@example.org", "e@example.net")
+	in.Body.Phones = 2
+	_, fig := p.Evaluate(context.Background(), in)
+	want := map[string]int{"visible.count": 3, "visible.external": 2, "visible.domains": 3, "visible.elsewhere": 0,
+		"envelope.count": 3, "body.addresses": 0, "body.phones": 2}
+	if got := fig.Counts(); !maps.Equal(got, want) {
+		t.Errorf("Counts() = %v, want %v", got, want)
+	}
+	if v := fig.Visible(); v == nil || v.Count != 3 || len(v.Recipients) != 3 {
+		t.Errorf("Visible() = %+v, want the 3 visible recipients", v)
+	}
+	if got := (Figures{}).Counts(); len(got) != 0 || (Figures{}).Visible() != nil {
+		t.Errorf("zero Figures: Counts() = %v, Visible() = %v; want none", got, (Figures{}).Visible())
+	}
 }

@@ -74,7 +74,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	if err := s.clientCounts(ctx, in); err != nil {
 		return "", policy.Decision{}, err
 	}
-	dec, pol := srv.decide(ctx, in)
+	dec, fig, pol := srv.decide(ctx, in)
 	dec = s.rateLimitHold(dec)
 	if dec.Error != "" {
 		srv.log.Warn("policy failed closed", "rule", dec.Rule, "err", dec.Error)
@@ -91,17 +91,17 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		AuthResults: authResults,
 	}
 	if dec.Effective() == policy.Quarantine {
-		msg.Quarantine = srv.quarantineRecord(pol, in, dec, msg.ReceivedAt)
+		msg.Quarantine = srv.quarantineRecord(pol, in, dec, fig, msg.ReceivedAt)
 		s.rateLimitFigures(msg.Quarantine)
 	}
-	deliveries, err := srv.plan(dec, s.env.Recipients)
+	deliveries, err := planFor(dec, s.env.Recipients)
 	if err != nil {
 		return "", dec, err
 	}
 	if msg.Decision, err = encodeDecision(dec); err != nil {
 		return "", policy.Decision{}, err
 	}
-	notices := srv.notices(pol, in, dec, msg, hdr)
+	notices := srv.notices(pol, in, dec, fig, msg, hdr)
 	if _, err := sp.Commit(ctx, msg, deliveries, notices...); err != nil {
 		return "", policy.Decision{}, fmt.Errorf("commit: %w", err)
 	}
@@ -111,7 +111,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 	}
 	srv.metrics.accepted.WithLabelValues(s.lst.cfg.Name).Inc()
 	srv.metrics.receivedBytes.Add(float64(msg.Size))
-	srv.countProtected(in, dec)
+	srv.countProtected(in, dec, fig)
 	srv.log.Info("message accepted", "queue_id", id, "listener", s.lst.cfg.Name,
 		"client_ip", s.ip.String(), "user", s.user, "sender", srv.redact(s.env.Sender),
 		"recipients", len(s.env.Recipients), "size", msg.Size, "action", string(dec.Action),
@@ -121,65 +121,24 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 }
 
 // quarantineRecord is what a reviewer needs to see at a glance: the rule,
-// why, the figures that triggered it and whom the message would have
-// exposed.
-func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.Decision, at time.Time) *store.Quarantine {
-	var internal []string
-	if d, ok := pol.(interface{ InternalDomains() []string }); ok {
-		internal = d.InternalDomains()
-	}
-	vis := in.Visible
-	if vis == nil {
-		v := policy.ParseVisible(in.Header, internal)
-		vis = &v
-	}
+// why, the figures the decision used (as policy.FigureTable names them)
+// and whom the message would have exposed.
+func (srv *Server) quarantineRecord(pol Evaluator, in *policy.Input, dec policy.Decision, fig policy.Figures, at time.Time) *store.Quarantine {
 	q := &store.Quarantine{
-		Rule:   dec.Rule,
-		Reason: dec.Reason,
-		Figures: map[string]int{
-			"visible.count":     vis.Count,
-			"visible.external":  vis.External,
-			"visible.domains":   vis.Organisations,
-			"visible.elsewhere": vis.Elsewhere,
-			"envelope.count":    len(in.Recipients),
-			"body.addresses":    in.Body.Addresses,
-		},
+		Rule:      dec.Rule,
+		Reason:    dec.Reason,
+		Figures:   fig.Counts(),
 		Content:   in.Body.Content,
 		ExpiresAt: at.Add(srv.cfg.Quarantine.Retention.D()),
 	}
-	for k, v := range map[string]int{"body.phones": in.Body.Phones, "body.cards": in.Body.Cards, "body.ibans": in.Body.IBANs,
-		"body.records": in.Body.Records, "body.recipients": len(in.Body.RecipientsShown)} {
-		if v > 0 {
-			q.Figures[k] = v
-		}
-	}
 	q.BodyShows = in.BodyShowsRecipients()
 	senderNoticeOf(pol, q)
-	for _, r := range vis.Recipients {
-		q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})
+	if vis := fig.Visible(); vis != nil {
+		for _, r := range vis.Recipients {
+			q.Visible = append(q.Visible, store.VisibleRecipient{Name: r.Name, Address: r.Address, Field: r.Field})
+		}
 	}
 	return q
-}
-
-// plan turns a decision into the deliveries to queue. A rejection is an
-// error the client sees; the policy engine and its rewrites build on this.
-func (srv *Server) plan(dec policy.Decision, rcpts []store.Recipient) ([]store.NewDelivery, error) {
-	switch dec.Effective() {
-	case policy.Reject:
-		return nil, rejectReply(dec.Message)
-	case policy.Quarantine:
-		return nil, nil
-	case policy.Explode:
-		out := make([]store.NewDelivery, 0, len(rcpts))
-		for _, r := range rcpts {
-			out = append(out, store.NewDelivery{Recipients: []store.Recipient{r}, Rewrite: store.RewriteExplode})
-		}
-		return out, nil
-	case policy.Bcc:
-		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewriteBcc}}, nil
-	default:
-		return []store.NewDelivery{{Recipients: rcpts, Rewrite: store.RewritePass}}, nil
-	}
 }
 
 // receivedHeader is bccguard's trace field for the message (see

@@ -20,7 +20,7 @@ type Notifier interface {
 // the policy is on trial, of the hold a monitor-mode rule would have made.
 // The message is not held then, so there is no review link and the sender
 // is not told.
-func (srv *Server) notices(pol Evaluator, in *policy.Input, dec policy.Decision, msg store.Message, hdr *mailhdr.Reading) []store.NewNotification {
+func (srv *Server) notices(pol Evaluator, in *policy.Input, dec policy.Decision, fig policy.Figures, msg store.Message, hdr *mailhdr.Reading) []store.NewNotification {
 	if srv.notify == nil {
 		return nil
 	}
@@ -41,7 +41,7 @@ func (srv *Server) notices(pol Evaluator, in *policy.Input, dec policy.Decision,
 			would = dec.Monitored[i]
 		}
 		c.Monitor = true
-		c.Quarantine = srv.quarantineRecord(pol, in, would, msg.ReceivedAt)
+		c.Quarantine = srv.quarantineRecord(pol, in, would, fig, msg.ReceivedAt)
 	}
 	c.Header = headerInfo(hdr)
 	return srv.notify.Notices(c)

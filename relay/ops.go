@@ -81,7 +81,7 @@ func (s *Server) initOps(reg prometheus.Registerer) error {
 
 	// Series that exist from the start, at 0, so that rate() and
 	// increase() in alerts and dashboards work before the first event.
-	for _, a := range []policy.Action{policy.Explode, policy.Bcc} {
+	for _, a := range policy.RewritingActions() {
 		o.protected.WithLabelValues(string(a))
 	}
 	o.reloads.WithLabelValues("success")
@@ -142,15 +142,11 @@ func (s *Server) certLoaded(listener string, cert tls.Certificate) {
 // countProtected counts the visible addresses an explode or bcc rewrite of
 // an accepted message keeps from other recipients: a visible address is
 // protected when some envelope recipient other than its owner gets a copy.
-func (s *Server) countProtected(in *policy.Input, dec policy.Decision) {
+func (s *Server) countProtected(in *policy.Input, dec policy.Decision, fig policy.Figures) {
 	a := dec.Effective()
-	if a != policy.Explode && a != policy.Bcc {
+	vis := fig.Visible()
+	if !a.Rewrites() || vis == nil {
 		return
-	}
-	vis := in.Visible
-	if vis == nil {
-		v := policy.ParseVisible(in.Header, nil)
-		vis = &v
 	}
 	n := 0
 	switch len(in.Recipients) {

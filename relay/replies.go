@@ -130,6 +130,10 @@ func replyFor(err error) (*smtp.SMTPError, bool) {
 		return errDataBroken, true
 	case errors.Is(err, store.ErrNoSpace):
 		return errNoSpace, false
+	case errors.Is(err, store.ErrInvalidPlan):
+		// The copies are bccguard's own plan: a client that retries
+		// later reaches a fixed relay, where a 5xx would drop its mail.
+		return errTemporary, false
 	case errors.As(err, &se):
 		return se, false
 	case errors.Is(err, errReadFailed):

@@ -38,7 +38,7 @@ type Authenticator interface {
 
 // Evaluator is the policy as the relay sees it.
 type Evaluator interface {
-	Evaluate(ctx context.Context, in *policy.Input) policy.Decision
+	Evaluate(ctx context.Context, in *policy.Input) (policy.Decision, policy.Figures)
 }
 
 // Options are what main wires into a Server.
@@ -143,15 +143,15 @@ func (s *Server) SetPolicy(p Evaluator) {
 	s.policyMu.Unlock()
 }
 
-// decide evaluates the policy in force and returns its decision and the
-// policy that made it.
-func (s *Server) decide(ctx context.Context, in *policy.Input) (policy.Decision, Evaluator) {
+// decide evaluates the policy in force and returns its decision, the
+// figures it used and the policy that made it.
+func (s *Server) decide(ctx context.Context, in *policy.Input) (policy.Decision, policy.Figures, Evaluator) {
 	s.policyMu.RLock()
 	p := s.policy
 	s.policyMu.RUnlock()
-	d := policy.Decision{Action: policy.Pass}
+	d, fig := policy.Decision{Action: policy.Pass}, policy.Figures{}
 	if p != nil {
-		d = p.Evaluate(ctx, in)
+		d, fig = p.Evaluate(ctx, in)
 	}
 	mode := "enforce"
 	if d.Monitor {
@@ -163,7 +163,7 @@ func (s *Server) decide(ctx context.Context, in *policy.Input) (policy.Decision,
 	for _, m := range d.Monitored {
 		s.metrics.decisions.WithLabelValues(string(m.Action), m.Rule, "monitor").Inc()
 	}
-	return d, p
+	return d, fig, p
 }
 
 func (s *Server) policyInput(ss *session, head []byte) *policy.Input {

@@ -168,7 +168,7 @@ func cmdQuarantine(args []string, stdout io.Writer) error {
 	case "raw":
 		return c.QuarantineRaw(ctx, pos[0], stdout)
 	case "release":
-		r, err := c.QuarantineRelease(ctx, pos[0], review.ReleaseOptions{Rewrite: review.Rewrite(q.as), Recipients: q.rcpts, Force: q.force})
+		r, err := c.QuarantineRelease(ctx, pos[0], review.ReleaseOptions{Rewrite: q.as, Recipients: q.rcpts, Force: q.force})
 		if err != nil || q.asJSON {
 			return printJSON(stdout, r, err)
 		}
@@ -200,7 +200,7 @@ func cmdQuarantine(args []string, stdout io.Writer) error {
 		req := review.BulkRequest{
 			Filter: review.BulkFilter{Rule: q.rule, Sender: q.sender, ClientIP: q.clientIP, User: q.user, OlderThan: q.older},
 			Action: strings.TrimPrefix(sub, "bulk-"), DryRun: q.dryRun,
-			Rewrite: review.Rewrite(q.as), Force: q.force, NotifySender: q.notify,
+			Rewrite: q.as, Force: q.force, NotifySender: q.notify,
 		}
 		r, err := c.QuarantineBulk(ctx, req)
 		if err != nil || q.asJSON {

@@ -62,7 +62,7 @@ func TestQuarantineOverSocket(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != review.CodeBadRequest {
 		t.Fatalf("release to a stranger: %v", err)
 	}
-	r, err := c.QuarantineRelease(ctx, id, review.ReleaseOptions{Rewrite: review.Bcc})
+	r, err := c.QuarantineRelease(ctx, id, review.ReleaseOptions{Rewrite: "bcc"})
 	if err != nil || r.Status != review.StatusReleased || r.Deliveries != 1 {
 		t.Fatalf("release = %+v, %v", r, err)
 	}

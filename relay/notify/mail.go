@@ -42,7 +42,7 @@ func queueMail(ctx context.Context, st Spooler, listener, to string, write func(
 	return sp.Commit(ctx, store.Message{
 		Envelope: store.Envelope{Recipients: rcpt},
 		Client:   store.Client{Listener: listener},
-	}, []store.NewDelivery{{Recipients: rcpt, Rewrite: store.RewritePass}})
+	}, store.PlanCopies(store.RewritePass, rcpt))
 }
 
 // writeText writes a plain-text message (UTF-8, quoted-printable) with h

@@ -117,10 +117,11 @@ func (s *Service) delete(ctx context.Context, a review.Actor, id string, o Delet
 	if n == nil {
 		return res, nil
 	}
+	to := []store.Recipient{{Addr: msg.Envelope.Sender}}
 	nid, err := n.sp.Commit(ctx, store.Message{
-		Envelope: store.Envelope{Recipients: []store.Recipient{{Addr: msg.Envelope.Sender}}},
+		Envelope: store.Envelope{Recipients: to},
 		Client:   store.Client{Listener: "bccguard-dsn"},
-	}, []store.NewDelivery{{Recipients: []store.Recipient{{Addr: msg.Envelope.Sender}}, Rewrite: store.RewritePass}})
+	}, store.PlanCopies(store.RewritePass, to))
 	if err != nil {
 		// The deletion stands; the operator is told the DSN failed.
 		s.log.Error("could not queue the DSN for a deleted message", "queue_id", id, "err", err)

@@ -34,8 +34,8 @@ type BulkRequest struct {
 	Action string     `json:"action"` // release or delete
 	DryRun bool       `json:"dry_run,omitempty"`
 	// For release:
-	Rewrite Rewrite `json:"rewrite,omitempty"`
-	Force   bool    `json:"force,omitempty"`
+	Rewrite string `json:"rewrite,omitempty"`
+	Force   bool   `json:"force,omitempty"`
 	// For delete:
 	NotifySender bool `json:"notify_sender,omitempty"`
 }
@@ -124,7 +124,7 @@ func (s *Service) bulkCheck(a Actor, f Filter, act BulkAction) error {
 			return errorf(CodeBadRequest, "a bulk release cannot choose recipients")
 		}
 		if act.Release.Rewrite == "" {
-			act.Release.Rewrite = Explode
+			act.Release.Rewrite = store.RewriteExplode.Name()
 		}
 		if _, err := act.Release.storeRewrite(); err != nil {
 			return err

@@ -48,10 +48,10 @@ func (s *Service) Expire(ctx context.Context, now time.Time) (ExpireResult, erro
 			}
 		}
 		r := store.Resolution{Actor: ExpiryActor, At: now, Action: "expire-" + action, Note: note}
-		var deliveries []store.NewDelivery
+		var deliveries store.Plan
 		ns := s.notices(s.change(ctx, h, notify.EventExpired, sys, r.Action))
 		if action == "release" {
-			deliveries = plan(store.RewriteExplode, m.Envelope.Recipients)
+			deliveries = store.PlanCopies(store.RewriteExplode, m.Envelope.Recipients)
 			err = s.st.Release(ctx, m.ID, deliveries, r, ns...)
 		} else {
 			err = s.st.Discard(ctx, m.ID, store.HoldExpired, r, ns...)

@@ -62,7 +62,7 @@ func TestReviewNotices(t *testing.T) {
 	if _, err := e.svc.Release(ctx, rita, a, review.ReleaseOptions{}); err == nil {
 		t.Fatal("the same reviewer released twice")
 	}
-	if _, err := e.svc.Release(ctx, rob, a, review.ReleaseOptions{Rewrite: review.Bcc}); err != nil {
+	if _, err := e.svc.Release(ctx, rob, a, review.ReleaseOptions{Rewrite: "bcc"}); err != nil {
 		t.Fatal(err)
 	}
 	// rob's bcc release found no bcc approval but his own: one more wait,
@@ -70,10 +70,10 @@ func TestReviewNotices(t *testing.T) {
 	if got := strings.Join(events(t, e, a), " "); got != "needs_second_reviewer/rita/approve needs_second_reviewer/rob/approve" {
 		t.Fatalf("events %q", got)
 	}
-	if _, err := e.svc.Release(ctx, rita, a, review.ReleaseOptions{Rewrite: review.Bcc}); err != nil {
+	if _, err := e.svc.Release(ctx, rita, a, review.ReleaseOptions{Rewrite: "bcc"}); err != nil {
 		t.Fatalf("rita completing rob's bcc release: %v", err)
 	}
-	if _, err := e.svc.Release(ctx, rob, a, review.ReleaseOptions{Rewrite: review.Bcc}); err == nil {
+	if _, err := e.svc.Release(ctx, rob, a, review.ReleaseOptions{Rewrite: "bcc"}); err == nil {
 		t.Fatal("a released hold was released again")
 	}
 	if got := strings.Join(events(t, e, a), " "); got != "needs_second_reviewer/rita/approve needs_second_reviewer/rob/approve released/rita/release-bcc" {

@@ -12,21 +12,6 @@ import (
 	"github.com/bccguard/bccguard/relay/store"
 )
 
-// Rewrite is how released copies are rendered.
-type Rewrite string
-
-// Rewrites a reviewer may choose.
-const (
-	// Explode sends one copy per recipient, each showing only its own
-	// recipient: the default, and what expiry releases as.
-	Explode Rewrite = "explode"
-	// Bcc sends one copy with To: undisclosed-recipients:;.
-	Bcc Rewrite = "bcc"
-	// AsIs relays the message as it was (but for Bcc: removal), recipient
-	// list and all: only with Force, and audited as forced.
-	AsIs Rewrite = "as-is"
-)
-
 // Statuses of action results.
 const (
 	StatusReleased            = "released"
@@ -37,7 +22,11 @@ const (
 // ReleaseOptions say how to release. The zero value releases as explode to
 // every envelope recipient.
 type ReleaseOptions struct {
-	Rewrite Rewrite `json:"rewrite,omitempty"`
+	// Rewrite is the store.Rewrite's Name: "explode" (the default, and
+	// what expiry releases as), "bcc", or "as-is" (the message as it was
+	// but for Bcc: removal, recipient list and all: only with Force, and
+	// audited as forced).
+	Rewrite string `json:"rewrite,omitempty"`
 	// Recipients, if set, releases to these envelope recipients only; each
 	// must be one of the message's envelope recipients.
 	Recipients []string `json:"recipients,omitempty"`
@@ -52,7 +41,7 @@ type ReleaseResult struct {
 	// Status is StatusReleased, or StatusNeedsSecondReviewer when the hold
 	// is under the four-eyes rule and this was the first approval.
 	Status     string           `json:"status"`
-	Rewrite    Rewrite          `json:"rewrite"`
+	Rewrite    string           `json:"rewrite"` // as in ReleaseOptions
 	Deliveries int              `json:"deliveries"`
 	Recipients int              `json:"recipients"`
 	Forced     bool             `json:"forced,omitempty"`
@@ -66,7 +55,7 @@ type ReleaseResult struct {
 // CodeNeedsSecondReviewer.
 func (s *Service) Release(ctx context.Context, a Actor, id string, o ReleaseOptions) (ReleaseResult, error) {
 	if o.Rewrite == "" {
-		o.Rewrite = Explode
+		o.Rewrite = store.RewriteExplode.Name()
 	}
 	res, action, detail, err := s.release(ctx, a, id, o)
 	s.record(ctx, a, action, id, err, detail...)
@@ -80,7 +69,7 @@ func (s *Service) Release(ctx context.Context, a Actor, id string, o ReleaseOpti
 
 // release does the work of Release and returns the audit action and detail.
 func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOptions) (ReleaseResult, string, []string, error) {
-	action := "release-" + string(o.Rewrite)
+	action := "release-" + o.Rewrite
 	res := ReleaseResult{ID: id, Rewrite: o.Rewrite}
 	if err := authorize(a, true); err != nil {
 		return res, "release", nil, err
@@ -101,7 +90,7 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 		return res, action, nil, err
 	}
 	detail := []string{fmt.Sprintf("%d of %d recipients", len(rcpts), len(h.Message.Envelope.Recipients))}
-	if o.Rewrite == AsIs {
+	if rw == store.RewritePass {
 		res.Forced = true
 		detail = append(detail, "forced: released as-is, recipient list visible")
 	} else {
@@ -144,7 +133,7 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 		detail = append(detail, "four-eyes: approved by "+h.Approvals[other].Actor)
 	}
 
-	deliveries := plan(rw, rcpts)
+	deliveries := store.PlanCopies(rw, rcpts)
 	r := store.Resolution{Actor: a.Name, At: s.now(), Action: action}
 	if len(o.Recipients) > 0 {
 		for _, x := range rcpts {
@@ -164,19 +153,16 @@ func (s *Service) release(ctx context.Context, a Actor, id string, o ReleaseOpti
 	return res, action, append(detail, fmt.Sprintf("%d deliveries queued", len(deliveries))), nil
 }
 
+// storeRewrite is the rewrite o names; as-is needs Force.
 func (o ReleaseOptions) storeRewrite() (store.Rewrite, error) {
-	switch o.Rewrite {
-	case Explode:
-		return store.RewriteExplode, nil
-	case Bcc:
-		return store.RewriteBcc, nil
-	case AsIs:
-		if !o.Force {
-			return "", errorf(CodeBadRequest, "releasing as-is shows every recipient to every other: it needs force")
-		}
-		return store.RewritePass, nil
+	rw, ok := store.RewriteNamed(o.Rewrite)
+	switch {
+	case !ok:
+		return "", errorf(CodeBadRequest, "unknown rewrite %q: explode, bcc or as-is", o.Rewrite)
+	case rw == store.RewritePass && !o.Force:
+		return "", errorf(CodeBadRequest, "releasing as-is shows every recipient to every other: it needs force")
 	}
-	return "", errorf(CodeBadRequest, "unknown rewrite %q: explode, bcc or as-is", o.Rewrite)
+	return rw, nil
 }
 
 // pickRecipients returns the envelope recipients to release to: all of
@@ -210,18 +196,6 @@ func pickRecipients(env []store.Recipient, chosen []string) ([]store.Recipient, 
 		return nil, errorf(CodeBadRequest, "not envelope recipients of this message: %s", strings.Join(missing, ", "))
 	}
 	return out, nil
-}
-
-// plan turns a release into deliveries, as the relay plans a decision.
-func plan(rw store.Rewrite, rcpts []store.Recipient) []store.NewDelivery {
-	if rw == store.RewriteExplode {
-		out := make([]store.NewDelivery, 0, len(rcpts))
-		for _, r := range rcpts {
-			out = append(out, store.NewDelivery{Recipients: []store.Recipient{r}, Rewrite: rw})
-		}
-		return out
-	}
-	return []store.NewDelivery{{Recipients: rcpts, Rewrite: rw}}
 }
 
 // unsafeCopies says why the copies of m that rewrite rw makes for rcpts

@@ -30,14 +30,14 @@ func TestReleaseQueuesDeliveries(t *testing.T) {
 		want []store.NewDelivery // recipients as Addr only
 		res  review.ReleaseResult
 	}{
-		{"default is explode", ``, explode(all...), review.ReleaseResult{Rewrite: review.Explode, Deliveries: 3, Recipients: 3}},
+		{"default is explode", ``, explode(all...), review.ReleaseResult{Rewrite: "explode", Deliveries: 3, Recipients: 3}},
 		{"explode subset", `{"rewrite":"explode","recipients":["CAT@two.example","ann@one.example","ann@one.example"]}`,
-			explode("ann@one.example", "cat@two.example"), review.ReleaseResult{Rewrite: review.Explode, Deliveries: 2, Recipients: 2}},
-		{"bcc", `{"rewrite":"bcc"}`, group(store.RewriteBcc, all...), review.ReleaseResult{Rewrite: review.Bcc, Deliveries: 1, Recipients: 3}},
+			explode("ann@one.example", "cat@two.example"), review.ReleaseResult{Rewrite: "explode", Deliveries: 2, Recipients: 2}},
+		{"bcc", `{"rewrite":"bcc"}`, group(store.RewriteBcc, all...), review.ReleaseResult{Rewrite: "bcc", Deliveries: 1, Recipients: 3}},
 		{"bcc subset", `{"rewrite":"bcc","recipients":["bob@two.example"]}`, group(store.RewriteBcc, "bob@two.example"),
-			review.ReleaseResult{Rewrite: review.Bcc, Deliveries: 1, Recipients: 1}},
+			review.ReleaseResult{Rewrite: "bcc", Deliveries: 1, Recipients: 1}},
 		{"as-is forced", `{"rewrite":"as-is","force":true}`, group(store.RewritePass, all...),
-			review.ReleaseResult{Rewrite: review.AsIs, Deliveries: 1, Recipients: 3, Forced: true}},
+			review.ReleaseResult{Rewrite: "as-is", Deliveries: 1, Recipients: 3, Forced: true}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

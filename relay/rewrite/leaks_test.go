@@ -65,13 +65,13 @@ func TestLeaks(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := policy.Envelope{Sender: "bounces@brand.example", Recipients: c.rcpts}
-			d := builtin.Evaluate(context.Background(), policy.BuildInput(raw, env, policy.Client{}))
+			d, _ := builtin.Evaluate(context.Background(), policy.BuildInput(raw, env, policy.Client{}))
 			if got := string(d.Action) + "/" + d.Rule; got != c.builtin {
 				t.Errorf("built-in policy: %s (%s), want %s", got, d.Reason, c.builtin)
 			}
 			for _, rw := range []store.Rewrite{store.RewriteExplode, store.RewriteBcc} {
 				p := mustPolicy(t, fmt.Sprintf("rules:\n  - {name: all, when: 'true', action: %s}\n", rw))
-				d := p.Evaluate(context.Background(), policy.BuildInput(raw, env, policy.Client{}))
+				d, _ := p.Evaluate(context.Background(), policy.BuildInput(raw, env, policy.Client{}))
 				switch {
 				case c.copies == "held":
 					if d.Action != policy.Quarantine || d.Rule != policy.UnsafeCopyRule {

@@ -68,7 +68,7 @@ func FuzzNoLeak(f *testing.F) {
 			return
 		}
 		in.Recipients = env
-		d := p.Evaluate(context.Background(), in)
+		d, _ := p.Evaluate(context.Background(), in)
 		switch {
 		case d.Action == policy.Quarantine && (d.Rule == policy.UnsafeCopyRule || d.Rule == policy.ParseErrorRule):
 			return // held: nothing leaves

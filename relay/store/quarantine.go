@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bccguard/bccguard/policy/content"
@@ -64,6 +65,18 @@ type Approval struct {
 	Actor   string    `json:"actor"`
 	At      time.Time `json:"at"`
 	Rewrite Rewrite   `json:"rewrite"`
+}
+
+// Validate reports why a cannot be recorded, nil when it can: it names an
+// actor, and a known rewrite or none.
+func (a Approval) Validate() error {
+	if a.Actor == "" {
+		return errors.New("store: approval without an actor")
+	}
+	if a.Rewrite != "" && !a.Rewrite.Valid() {
+		return fmt.Errorf("store: approval with an unknown rewrite %q", a.Rewrite)
+	}
+	return nil
 }
 
 // Resolution is how a hold ended.
@@ -139,8 +152,10 @@ type QuarantineStore interface {
 	// when it is made: none when the hold is no longer held.
 	Approve(ctx context.Context, messageID string, a Approval, notices ...NewNotification) (Hold, error)
 	// Release atomically moves a held message to released and queues the
-	// deliveries; ErrNotHeld if it is no longer held.
-	Release(ctx context.Context, messageID string, deliveries []NewDelivery, r Resolution, notices ...NewNotification) error
+	// deliveries; ErrNotHeld if it is no longer held. Like Commit it
+	// refuses a plan that does not Validate (ErrInvalidPlan), and an empty
+	// one.
+	Release(ctx context.Context, messageID string, deliveries Plan, r Resolution, notices ...NewNotification) error
 	// Discard moves a held message to deleted (or expired, per the
 	// resolution's action) and removes its body; ErrNotHeld if not held.
 	Discard(ctx context.Context, messageID string, state HoldState, r Resolution, notices ...NewNotification) error

@@ -100,16 +100,6 @@ type Message struct {
 	AuthResults string `json:"auth_results,omitempty"`
 }
 
-// Rewrite says how a delivery's copy is rendered from the stored original.
-type Rewrite string
-
-// Rewrites.
-const (
-	RewritePass    Rewrite = "pass"    // unchanged but for Bcc: removal
-	RewriteExplode Rewrite = "explode" // To: shows only this delivery's one recipient
-	RewriteBcc     Rewrite = "bcc"     // To: undisclosed-recipients:;
-)
-
 // State is a delivery's state.
 type State string
 
@@ -129,13 +119,6 @@ const (
 // Final reports whether no further attempt will be made.
 func (s State) Final() bool {
 	return s == StateDelivered || s == StateBounced || s == StateExpired
-}
-
-// NewDelivery is one delivery to create at Commit: a copy of the message
-// for one envelope recipient (explode) or a group of them.
-type NewDelivery struct {
-	Recipients []Recipient `json:"recipients"`
-	Rewrite    Rewrite     `json:"rewrite"`
 }
 
 // Delivery is a delivery's stored state.
@@ -213,11 +196,12 @@ type Spool interface {
 	io.Writer
 	// Commit stores msg (its ID, Size and ReceivedAt are filled in by the
 	// backend when zero) with its deliveries, durably, before returning. It
-	// returns the message ID. With no deliveries the message is kept but
+	// returns the message ID. It refuses a plan that does not Validate
+	// (ErrInvalidPlan) before storing anything. With no deliveries the message is kept but
 	// nothing is queued (the quarantine builds on this). The notices are
 	// queued in the same transaction (see NotificationStore), those whose
 	// key is taken skipped.
-	Commit(ctx context.Context, msg Message, deliveries []NewDelivery, notices ...NewNotification) (string, error)
+	Commit(ctx context.Context, msg Message, deliveries Plan, notices ...NewNotification) (string, error)
 	Abort() error
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/store"
 )
 
 // bulkListShown is how many matching message IDs the dry run lists.
@@ -31,7 +32,7 @@ func (p *Pages) bulkForm(w http.ResponseWriter, r *http.Request, c *call) {
 	if !p.requireReviewer(w, r, c) {
 		return
 	}
-	pg := bulkPage{Query: formFrom(r.URL.Query()), Action: review.BulkRelease, Rewrite: string(review.Explode)}
+	pg := bulkPage{Query: formFrom(r.URL.Query()), Action: review.BulkRelease, Rewrite: store.RewriteExplode.Name()}
 	p.renderBulk(w, r, c, http.StatusOK, pg)
 }
 
@@ -58,7 +59,7 @@ func (p *Pages) bulk(w http.ResponseWriter, r *http.Request, c *call) {
 	pg := bulkPage{Query: formFrom(form), Action: form.Get("action"), Rewrite: form.Get("rewrite"),
 		Force: form.Get("force") != "", Notify: form.Get("notify") != ""}
 	if pg.Rewrite == "" {
-		pg.Rewrite = string(review.Explode)
+		pg.Rewrite = store.RewriteExplode.Name()
 	}
 	fq := url.Values{}
 	for _, k := range []string{"rule", "sender", "client_ip", "user", "older_than"} {
@@ -74,7 +75,7 @@ func (p *Pages) bulk(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 	act := review.BulkAction{
 		Kind:    pg.Action,
-		Release: review.ReleaseOptions{Rewrite: review.Rewrite(pg.Rewrite), Force: pg.Force},
+		Release: review.ReleaseOptions{Rewrite: pg.Rewrite, Force: pg.Force},
 		Delete:  review.DeleteOptions{NotifySender: pg.Notify},
 	}
 	dry, err := p.svc.Bulk(r.Context(), c.actor, f, act, true)
@@ -130,11 +131,11 @@ func (p *Pages) bulkConfirm(c *call, f review.Filter, act review.BulkAction, pg 
 	case review.BulkRelease:
 		rw := act.Release.Rewrite
 		if rw == "" {
-			rw = review.Explode
+			rw = store.RewriteExplode.Name()
 		}
-		cp.Lines = append(cp.Lines, fmt.Sprintf("Each is released as %s: %s.", rw, rewriteText(string(rw))))
+		cp.Lines = append(cp.Lines, fmt.Sprintf("Each is released as %s: %s.", rw, rewriteText(rw)))
 		cp.Button = fmt.Sprintf("Release %s as %s", plural(dry.Matched, "message"), rw)
-		if rw == review.AsIs {
+		if rw == store.RewritePass.Name() {
 			cp.Danger = true
 			cp.Warning = "Forced release as-is: every recipient of every one of these messages sees its whole recipient list."
 		}
@@ -162,7 +163,7 @@ func (p *Pages) bulkConfirm(c *call, f review.Filter, act review.BulkAction, pg 
 		}
 	}
 	if act.Kind == review.BulkRelease {
-		cp.Hidden = append(cp.Hidden, hiddenField{"rewrite", string(act.Release.Rewrite)})
+		cp.Hidden = append(cp.Hidden, hiddenField{"rewrite", act.Release.Rewrite})
 		if act.Release.Force {
 			cp.Hidden = append(cp.Hidden, hiddenField{"force", "1"})
 		}

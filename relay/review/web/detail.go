@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/review"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -47,7 +48,11 @@ func (detailPage) nav() string { return "list" }
 
 // Rewrites are the release form's choices.
 func (detailPage) Rewrites() []string {
-	return []string{string(review.Explode), string(review.Bcc), string(review.AsIs)}
+	var out []string
+	for _, rw := range store.Rewrites() {
+		out = append(out, rw.Name())
+	}
+	return out
 }
 
 func (p *Pages) detail(w http.ResponseWriter, r *http.Request, c *call) {
@@ -56,16 +61,20 @@ func (p *Pages) detail(w http.ResponseWriter, r *http.Request, c *call) {
 		p.serviceError(w, r, c, err)
 		return
 	}
-	pg := detailPage{D: d, Held: d.State == store.HoldHeld, DefaultRewrite: string(review.Explode)}
+	pg := detailPage{D: d, Held: d.State == store.HoldHeld, DefaultRewrite: store.RewriteExplode.Name()}
 	pg.CanAct = pg.Held && c.actor.CanReview()
-	for _, k := range figureOrder {
-		if v, ok := d.Figures[k]; ok {
-			pg.Figures = append(pg.Figures, figure{Key: k, Label: figureLabel(k), Value: v, Trigger: strings.Contains(d.Reason, k)})
+	// The policy's figures first, as its table orders and labels them;
+	// then any others (a rate limit's), by name.
+	known := map[string]bool{}
+	for _, f := range policy.FigureTable {
+		known[f.Name] = true
+		if v, ok := d.Figures[f.Name]; ok {
+			pg.Figures = append(pg.Figures, figure{Key: f.Name, Label: f.Label, Value: v, Trigger: strings.Contains(d.Reason, f.Name)})
 		}
 	}
 	var extra []string
 	for k := range d.Figures {
-		if !slices.Contains(figureOrder, k) {
+		if !known[k] {
 			extra = append(extra, k)
 		}
 	}
@@ -88,18 +97,10 @@ func (p *Pages) detail(w http.ResponseWriter, r *http.Request, c *call) {
 			pg.OtherApprovals = append(pg.OtherApprovals, a)
 			// A second reviewer completes the release only with the
 			// rewrite the first approved, so it is preselected.
-			pg.DefaultRewrite = publicRewrite(a.Rewrite)
+			pg.DefaultRewrite = a.Rewrite.Name()
 		}
 	}
 	p.render(w, r, http.StatusOK, "detail", c, pg)
-}
-
-// publicRewrite names a store rewrite as reviewers choose it.
-func publicRewrite(rw store.Rewrite) string {
-	if rw == store.RewritePass {
-		return string(review.AsIs)
-	}
-	return string(rw)
 }
 
 func (p *Pages) raw(w http.ResponseWriter, r *http.Request, c *call) {
@@ -142,12 +143,12 @@ func (p *Pages) release(w http.ResponseWriter, r *http.Request, c *call) {
 	id := r.PathValue("id")
 	f := r.PostForm
 	o := review.ReleaseOptions{
-		Rewrite:    review.Rewrite(f.Get("rewrite")),
+		Rewrite:    f.Get("rewrite"),
 		Force:      f.Get("force") != "",
 		Recipients: nonEmpty(f["rcpt"]),
 	}
 	if o.Rewrite == "" {
-		o.Rewrite = review.Explode
+		o.Rewrite = store.RewriteExplode.Name()
 	}
 	if f.Get("confirm") != "yes" {
 		p.confirmRelease(w, r, c, id, o)
@@ -177,15 +178,16 @@ func (p *Pages) confirmRelease(w http.ResponseWriter, r *http.Request, c *call, 
 		return
 	}
 	back := detailURL(id)
+	rw, known := store.RewriteNamed(o.Rewrite)
 	switch {
 	case d.State != store.HoldHeld:
 		p.flashAndRedirect(w, r, c, "error", fmt.Sprintf("This message is %s: there is nothing to release.", d.State), back)
 		return
-	case o.Rewrite == review.AsIs && !o.Force:
-		p.flashAndRedirect(w, r, c, "error", "Releasing as-is shows every recipient to every other: tick “force” to do it anyway.", back)
-		return
-	case o.Rewrite != review.Explode && o.Rewrite != review.Bcc && o.Rewrite != review.AsIs:
+	case !known:
 		p.flashAndRedirect(w, r, c, "error", "Choose how to release: explode, bcc or as-is.", back)
+		return
+	case rw == store.RewritePass && !o.Force:
+		p.flashAndRedirect(w, r, c, "error", "Releasing as-is shows every recipient to every other: tick “force” to do it anyway.", back)
 		return
 	}
 	n := len(d.EnvelopeRecipients)
@@ -195,21 +197,21 @@ func (p *Pages) confirmRelease(w http.ResponseWriter, r *http.Request, c *call, 
 	pg := confirmPage{
 		Heading: "Release this message?", Subject: d.Subject, NavTo: "list",
 		Action: detailURL(id) + "/release", Cancel: back,
-		Button: "Release as " + string(o.Rewrite),
-		Hidden: []hiddenField{{"rewrite", string(o.Rewrite)}, {"confirm", "yes"}},
+		Button: "Release as " + o.Rewrite,
+		Hidden: []hiddenField{{"rewrite", o.Rewrite}, {"confirm", "yes"}},
 	}
-	switch o.Rewrite {
-	case review.Explode:
+	switch rw {
+	case store.RewriteExplode:
 		pg.Lines = append(pg.Lines, fmt.Sprintf("%s will be sent: one per recipient, each with only its own recipient in To: (Cc: removed).", copiesOf(n)))
-	case review.Bcc:
+	case store.RewriteBcc:
 		pg.Lines = append(pg.Lines, fmt.Sprintf("One copy will be sent to %s with To: undisclosed-recipients:; and no Cc:.", plural(n, "recipient")))
-	case review.AsIs:
+	case store.RewritePass:
 		pg.Danger = true
 		pg.Hidden = append(pg.Hidden, hiddenField{"force", "1"})
 		pg.Warning = fmt.Sprintf("Forced release as-is: the message goes out unchanged, and every one of its %s sees all %s shown in To:/Cc:. This is recorded as forced in the audit log.",
 			plural(n, "recipient"), plural(d.VisibleCounts.Total, "visible address"))
 	}
-	if o.Force && o.Rewrite != review.AsIs {
+	if o.Force && rw != store.RewritePass {
 		pg.Danger = true
 		pg.Hidden = append(pg.Hidden, hiddenField{"force", "1"})
 		pg.Warning = "Forced: the copies go out even if a header field they cannot clean still shows other recipients. This is recorded as forced in the audit log."
@@ -225,13 +227,13 @@ func (p *Pages) confirmRelease(w http.ResponseWriter, r *http.Request, c *call, 
 	}
 	if d.FourEyes {
 		other := slices.IndexFunc(d.Approvals, func(a store.Approval) bool {
-			return a.Actor != c.actor.Name && publicRewrite(a.Rewrite) == string(o.Rewrite)
+			return a.Actor != c.actor.Name && a.Rewrite == rw
 		})
 		if other >= 0 {
 			pg.Lines = append(pg.Lines, fmt.Sprintf("Four-eyes rule: %s approved this release; yours completes it.", d.Approvals[other].Actor))
 		} else {
 			pg.Lines = append(pg.Lines, "Four-eyes rule: your release is recorded as the first approval; nothing is sent until a second reviewer releases it the same way.")
-			pg.Button = "Approve release as " + string(o.Rewrite)
+			pg.Button = "Approve release as " + o.Rewrite
 		}
 	}
 	p.render(w, r, http.StatusOK, "confirm", c, pg)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/relay/review"
+	"github.com/bccguard/bccguard/relay/store"
 )
 
 // pageNames are the templates in templates/, each rendered inside
@@ -192,40 +193,15 @@ func humanBytes(n int64) string {
 	}
 }
 
-// figureOrder and figureLabels name the figures the relay records.
-var (
-	figureOrder = []string{"visible.count", "visible.external", "visible.domains", "visible.elsewhere", "envelope.count", "body.addresses",
-		"body.phones", "body.cards", "body.ibans", "body.records", "body.recipients"}
-	figureLabels = map[string]string{
-		"visible.count":     "visible recipients",
-		"visible.external":  "external visible",
-		"visible.domains":   "visible organisations",
-		"visible.elsewhere": "shown outside To/Cc",
-		"envelope.count":    "envelope recipients",
-		"body.addresses":    "addresses in the body",
-		"body.phones":       "phone numbers in the body",
-		"body.cards":        "card numbers in the body",
-		"body.ibans":        "IBANs in the body",
-		"body.records":      "records of personal data",
-		"body.recipients":   "recipients the body shows",
-	}
-)
-
-func figureLabel(k string) string {
-	if l, ok := figureLabels[k]; ok {
-		return l
-	}
-	return k
-}
-
 // rewriteText explains a rewrite in a few words.
 func rewriteText(rw string) string {
-	switch review.Rewrite(rw) {
-	case review.Explode:
+	r, _ := store.RewriteNamed(rw)
+	switch r {
+	case store.RewriteExplode:
 		return "one copy per recipient, each showing only its own address"
-	case review.Bcc:
+	case store.RewriteBcc:
 		return "one copy, To: undisclosed-recipients:;"
-	case review.AsIs:
+	case store.RewritePass:
 		return "unchanged: every recipient sees the whole list"
 	}
 	return rw

@@ -289,16 +289,11 @@ func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval,
 	if err := ctx.Err(); err != nil {
 		return store.Hold{}, err
 	}
-	if a.Actor == "" {
-		return store.Hold{}, fmt.Errorf("embedded: approve %s: no actor", messageID)
+	if err := a.Validate(); err != nil {
+		return store.Hold{}, fmt.Errorf("embedded: approve %s: %w", messageID, err)
 	}
 	if err := checkNotices("approve "+messageID, notices); err != nil {
 		return store.Hold{}, err
-	}
-	switch a.Rewrite {
-	case "", store.RewritePass, store.RewriteExplode, store.RewriteBcc:
-	default:
-		return store.Hold{}, fmt.Errorf("embedded: approve %s: unknown rewrite %q", messageID, a.Rewrite)
 	}
 	if a.At.IsZero() {
 		a.At = time.Now().UTC()
@@ -351,8 +346,8 @@ func resolution(r store.Resolution) *store.Resolution {
 
 // Release moves a held message to released and queues deliveries for it,
 // in one transaction, as Commit would have queued them. It needs at least
-// one delivery, each with at least one recipient.
-func (s *Store) Release(ctx context.Context, messageID string, deliveries []store.NewDelivery, r store.Resolution, notices ...store.NewNotification) error {
+// one delivery, and a plan that Validates.
+func (s *Store) Release(ctx context.Context, messageID string, deliveries store.Plan, r store.Resolution, notices ...store.NewNotification) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -363,8 +358,8 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 	if len(deliveries) == 0 {
 		return fmt.Errorf("embedded: release %s: no deliveries", messageID)
 	}
-	if err := checkDeliveries("release "+messageID, deliveries); err != nil {
-		return err
+	if err := deliveries.Validate(); err != nil {
+		return fmt.Errorf("embedded: release %s: %w", messageID, err)
 	}
 	if err := checkNotices("release "+messageID, notices); err != nil {
 		return err

@@ -118,7 +118,7 @@ func (sp *spool) discard() error {
 // full disk: bbolt may then have written the record even though the commit
 // reported failure, and a committed record must always have its body, so
 // the file stays and the next Open removes it if the record is not there.
-func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices ...store.NewNotification) (string, error) {
+func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries store.Plan, notices ...store.NewNotification) (string, error) {
 	switch {
 	case sp.state == spoolCommitted:
 		return "", errors.New("embedded: spool already committed")
@@ -135,7 +135,7 @@ func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []sto
 	return id, err
 }
 
-func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices []store.NewNotification) (string, error) {
+func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries store.Plan, notices []store.NewNotification) (string, error) {
 	s := sp.s
 	if err := s.enter(); err != nil {
 		return "", err
@@ -147,8 +147,8 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 	if msg.ID != "" && msg.ID != sp.id {
 		return "", fmt.Errorf("embedded: commit: message ID %q is not the spool's %q", msg.ID, sp.id)
 	}
-	if err := checkDeliveries("commit", deliveries); err != nil {
-		return "", err
+	if err := deliveries.Validate(); err != nil {
+		return "", fmt.Errorf("embedded: commit: %w", err)
 	}
 	if err := checkNotices("commit", notices); err != nil {
 		return "", err
@@ -271,29 +271,13 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// checkDeliveries validates the deliveries to create by op (commit or
-// release).
-func checkDeliveries(op string, ds []store.NewDelivery) error {
-	for i, d := range ds {
-		switch d.Rewrite {
-		case store.RewritePass, store.RewriteExplode, store.RewriteBcc:
-		default:
-			return fmt.Errorf("embedded: %s: delivery %d: unknown rewrite %q", op, i+1, d.Rewrite)
-		}
-		if len(d.Recipients) == 0 {
-			return fmt.Errorf("embedded: %s: delivery %d has no recipients", op, i+1)
-		}
-	}
-	return nil
-}
-
 // deliveryRow is a new delivery, encoded outside the transaction. One key
 // serves both the due and the age index: a new delivery is due on creation.
 type deliveryRow struct{ id, key, val []byte }
 
 // deliveryRows encodes the deliveries of message msgID, numbered from 1,
 // queued and due at now.
-func deliveryRows(msgID string, deliveries []store.NewDelivery, now time.Time) ([]deliveryRow, error) {
+func deliveryRows(msgID string, deliveries store.Plan, now time.Time) ([]deliveryRow, error) {
 	rows := make([]deliveryRow, len(deliveries))
 	for i, nd := range deliveries {
 		d := store.Delivery{

@@ -191,13 +191,8 @@ func (s *Store) Approve(ctx context.Context, messageID string, a store.Approval,
 		return store.Hold{}, err
 	}
 	defer s.leave()
-	if a.Actor == "" {
-		return store.Hold{}, fmt.Errorf("postgres: approve %s: no actor", messageID)
-	}
-	switch a.Rewrite {
-	case "", store.RewritePass, store.RewriteExplode, store.RewriteBcc:
-	default:
-		return store.Hold{}, fmt.Errorf("postgres: approve %s: unknown rewrite %q", messageID, a.Rewrite)
+	if err := a.Validate(); err != nil {
+		return store.Hold{}, fmt.Errorf("postgres: approve %s: %w", messageID, err)
 	}
 	if a.At.IsZero() {
 		a.At = time.Now()
@@ -240,8 +235,8 @@ func resolutionJSON(r store.Resolution) ([]byte, error) {
 
 // Release moves a held message to released and queues deliveries for it,
 // in one transaction, as Commit would have queued them. It needs at least
-// one delivery, each with at least one recipient.
-func (s *Store) Release(ctx context.Context, messageID string, deliveries []store.NewDelivery, r store.Resolution, notices ...store.NewNotification) error {
+// one delivery, and a plan that Validates.
+func (s *Store) Release(ctx context.Context, messageID string, deliveries store.Plan, r store.Resolution, notices ...store.NewNotification) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
@@ -249,8 +244,8 @@ func (s *Store) Release(ctx context.Context, messageID string, deliveries []stor
 	if len(deliveries) == 0 {
 		return fmt.Errorf("postgres: release %s: no deliveries", messageID)
 	}
-	if err := checkDeliveries("release "+messageID, deliveries); err != nil {
-		return err
+	if err := deliveries.Validate(); err != nil {
+		return fmt.Errorf("postgres: release %s: %w", messageID, err)
 	}
 	res, err := resolutionJSON(r)
 	if err != nil {

@@ -103,7 +103,7 @@ func (sp *spool) discard() {
 // Commit stores the message record, its body and its deliveries (or its
 // hold) in one transaction and returns once PostgreSQL committed it. It is
 // done once: whether it succeeds or fails, the spool is finished.
-func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices ...store.NewNotification) (string, error) {
+func (sp *spool) Commit(ctx context.Context, msg store.Message, deliveries store.Plan, notices ...store.NewNotification) (string, error) {
 	switch {
 	case sp.state == spoolCommitted:
 		return "", errors.New("postgres: spool already committed")
@@ -138,7 +138,7 @@ const (
 		VALUES ($1, $2, 'held', $3, $4, $5, $6, $7)`
 )
 
-func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []store.NewDelivery, notices []store.NewNotification) (string, error) {
+func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries store.Plan, notices []store.NewNotification) (string, error) {
 	s := sp.s
 	if err := s.enter(ctx); err != nil {
 		return "", err
@@ -147,8 +147,8 @@ func (sp *spool) commit(ctx context.Context, msg store.Message, deliveries []sto
 	if msg.ID != "" && msg.ID != sp.id {
 		return "", fmt.Errorf("postgres: commit: message ID %q is not the spool's %q", msg.ID, sp.id)
 	}
-	if err := checkDeliveries("commit", deliveries); err != nil {
-		return "", err
+	if err := deliveries.Validate(); err != nil {
+		return "", fmt.Errorf("postgres: commit: %w", err)
 	}
 	encNotices, err := encodeNotices("commit", notices)
 	if err != nil {
@@ -272,19 +272,3 @@ func (c *chunkSource) Next() bool {
 
 func (c *chunkSource) Values() ([]any, error) { return []any{c.id, c.seq - 1, c.cur}, nil }
 func (c *chunkSource) Err() error             { return c.err }
-
-// checkDeliveries validates the deliveries to create by op (commit or
-// release).
-func checkDeliveries(op string, ds []store.NewDelivery) error {
-	for i, d := range ds {
-		switch d.Rewrite {
-		case store.RewritePass, store.RewriteExplode, store.RewriteBcc:
-		default:
-			return fmt.Errorf("postgres: %s: delivery %d: unknown rewrite %q", op, i+1, d.Rewrite)
-		}
-		if len(d.Recipients) == 0 {
-			return fmt.Errorf("postgres: %s: delivery %d has no recipients", op, i+1)
-		}
-	}
-	return nil
-}

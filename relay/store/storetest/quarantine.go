@@ -582,13 +582,15 @@ func testRelease(t *testing.T, open func(*testing.T) store.Store, _ config) {
 	id := commitHeld(t, s, []byte("held"), "r", now())
 	want := getHold(t, qs, id)
 	res := store.Resolution{Actor: "alice", Action: "release-explode"}
-	for name, ds := range map[string][]store.NewDelivery{
-		"no deliveries":   nil,
-		"no recipients":   {{Rewrite: store.RewriteExplode}, explodeTo("a@example.net")[0]},
-		"unknown rewrite": {{Recipients: []store.Recipient{{Addr: "a@example.net"}}, Rewrite: "shout"}},
-	} {
-		if err := qs.Release(ctx, id, ds, res); err == nil {
+	bad := invalidPlans()
+	bad["no deliveries"] = nil
+	for name, ds := range bad {
+		err := qs.Release(ctx, id, ds, res)
+		if err == nil {
 			t.Fatalf("Release with %s succeeded", name)
+		}
+		if len(ds) > 0 && !errors.Is(err, store.ErrInvalidPlan) {
+			t.Errorf("Release with %s = %v, want ErrInvalidPlan", name, err)
 		}
 		checkHold(t, "hold after a release with "+name, getHold(t, qs, id), want)
 		if ds := deliveriesOf(t, s, id); len(ds) != 0 || pending(t, s) != 0 {

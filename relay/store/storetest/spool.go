@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"regexp"
 	"slices"
 	"testing"
@@ -270,6 +271,49 @@ func testSpoolMisuse(t *testing.T, open func(*testing.T) store.Store, _ config) 
 	equalBytes(t, "body", readBody(t, s, id), []byte("abc"))
 	if n := len(deliveriesOf(t, s, id)); n != 1 {
 		t.Fatalf("%d deliveries after a repeated Commit, want 1", n)
+	}
+}
+
+// invalidPlans are plans no backend may store: each refused at Commit and
+// Release with ErrInvalidPlan.
+func invalidPlans() map[string]store.Plan {
+	two := []store.Recipient{{Addr: "a@example.net"}, {Addr: "b@example.net"}}
+	return map[string]store.Plan{
+		"explode to two":  {{Recipients: two, Rewrite: store.RewriteExplode}},
+		"no recipients":   {{Rewrite: store.RewriteBcc}},
+		"unknown rewrite": {{Recipients: two[:1], Rewrite: "shout"}},
+		"no rewrite":      {{Recipients: two[:1]}},
+		"second invalid":  {{Recipients: two[:1], Rewrite: store.RewriteExplode}, {Recipients: two, Rewrite: store.RewriteExplode}},
+	}
+}
+
+// testInvalidPlan: Commit refuses a plan that does not Validate before it
+// stores anything, so the relay answers the client before its 250 instead
+// of queueing a delivery that can only expire.
+func testInvalidPlan(t *testing.T, open func(*testing.T) store.Store, _ config) {
+	s := open(t)
+	for name, plan := range invalidPlans() {
+		sp, id, err := s.NewSpool(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeChunks(t, sp, []byte("abc"), 3)
+		_, err = sp.Commit(ctx, testMessage(), plan)
+		if !errors.Is(err, store.ErrInvalidPlan) {
+			t.Errorf("Commit of a plan with %s = %v, want ErrInvalidPlan", name, err)
+		}
+		if err := sp.Abort(); err != nil {
+			t.Errorf("Abort after a refused Commit: %v", err)
+		}
+		expectAbsent(t, s, id)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Pending != 0 {
+		t.Fatalf("Stats after refused commits = %+v, %v; want nothing pending", st, err)
+	}
+	// The plans ingest and release make are valid.
+	two := []store.Recipient{{Addr: "a@example.net"}, {Addr: "b@example.net"}}
+	for _, rw := range []store.Rewrite{store.RewriteExplode, store.RewriteBcc, store.RewritePass} {
+		commit(t, s, []byte("abc"), store.PlanCopies(rw, two))
 	}
 }
 

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		{"NothingBeforeCommit", testNothingBeforeCommit},
 		{"Abort", testAbort},
 		{"SpoolMisuse", testSpoolMisuse},
+		{"InvalidPlan", testInvalidPlan},
 		{"NotFound", testNotFound},
 		{"ZeroDeliveries", testZeroDeliveries},
 		{"ClaimOrder", testClaimOrder},
