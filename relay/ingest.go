@@ -116,7 +116,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		"client_ip", s.ip.String(), "user", s.user, "sender", srv.redact(s.env.Sender),
 		"recipients", len(s.env.Recipients), "size", msg.Size, "action", string(dec.Action),
 		"rule", dec.Rule, "monitor", dec.Monitor)
-	srv.wakeDelivery()
+	srv.Wake()
 	return id, dec, nil
 }
 

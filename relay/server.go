@@ -128,12 +128,10 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Wake tells the delivery dispatcher that work may be due now (after a
-// queue flush).
+// Wake tells the delivery dispatcher that work may be due now: a message
+// was queued, or the queue was flushed.
 func (s *Server) Wake() { s.delivery.Wake() }
 
-// wakeDelivery tells the dispatcher that a message was queued.
-func (s *Server) wakeDelivery() { s.delivery.Wake() }
 
 // SetPolicy swaps the policy (on reload); sessions in flight keep the one
 // they started DATA with.

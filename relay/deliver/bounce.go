@@ -131,10 +131,11 @@ func (q *dsnQueue) queue(ctx context.Context, msg store.Message, rep dsn.Report)
 		return "", fmt.Errorf("dsn: write: %w", err)
 	}
 	// HeaderLen 0: the DSN is relayed exactly as written (it has no Bcc:).
+	to := []store.Recipient{{Addr: msg.Envelope.Sender}}
 	id, err := sp.Commit(ctx, store.Message{
-		Envelope: store.Envelope{Recipients: []store.Recipient{{Addr: msg.Envelope.Sender}}},
+		Envelope: store.Envelope{Recipients: to},
 		Client:   store.Client{Listener: "bccguard-dsn"},
-	}, []store.NewDelivery{{Recipients: []store.Recipient{{Addr: msg.Envelope.Sender}}, Rewrite: store.RewritePass}})
+	}, store.PlanCopies(store.RewritePass, to))
 	if err != nil {
 		return "", fmt.Errorf("dsn commit: %w", err)
 	}
