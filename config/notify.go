@@ -15,7 +15,7 @@ import (
 // rules that ask for it (notify_sender in the policy).
 type Notify struct {
 	// Channels are where notifications go, any number.
-	Channels []NotifyChannel `yaml:"channels"`
+	Channels []NotifyChannel `yaml:"channels" item:"notify channel"`
 	// RetryFirst is the delay before the first retry of a notification
 	// that failed; it doubles up to RetryMax. After Lifetime it is given
 	// up (counted as failed).
@@ -100,19 +100,11 @@ var (
 	clockTime   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
 
-// validateNotify checks the notify section and admin.public_url, and fills
-// in their defaults.
+// validateNotify checks the notify section and fills in its defaults.
 func (c *Config) validateNotify() []error {
 	var errs []error
 	add := func(path []any, format string, args ...any) { errs = append(errs, c.errf(path, format, args...)) }
 	p := func(x ...any) []any { return append([]any{"notify"}, x...) }
-	if u := c.Admin.PublicURL; u != "" {
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
-			add([]any{"admin", "public_url"}, "admin.public_url %q: expected the http(s) URL the review pages are reached at, such as https://bccguard.example.com", u)
-		}
-		c.Admin.PublicURL = strings.TrimRight(u, "/")
-	}
 	n := &c.Notify
 	if n.RetryFirst == 0 {
 		n.RetryFirst = Duration(DefaultNotifyRetryFirst)

@@ -204,7 +204,7 @@ func (s *Server) Addrs() map[string]net.Addr {
 func (s *Server) listen(lc config.Listener) (*listener, error) {
 	l := &listener{srv: s, cfg: lc}
 	var tlsCfg *tls.Config
-	if lc.TLS != "none" {
+	if lc.TLS != config.ListenerTLSNone {
 		cert, err := tls.LoadX509KeyPair(lc.TLSCert, lc.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: load certificate: %w", lc.Name, err)
@@ -227,7 +227,7 @@ func (s *Server) listen(lc config.Listener) (*listener, error) {
 		},
 	}
 	var ln net.Listener = l.guard
-	if lc.TLS == "implicit" {
+	if lc.TLS == config.ListenerTLSImplicit {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	l.ln = ln
@@ -243,7 +243,7 @@ func (s *Server) listen(lc config.Listener) (*listener, error) {
 	srv.WriteTimeout = lc.Limits.CommandTimeout.D()
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
-	if lc.TLS == "starttls" {
+	if lc.TLS == config.ListenerTLSStartTLS {
 		srv.TLSConfig = tlsCfg
 	}
 	srv.ErrorLog = redactingPrinter{slogPrinter{s.log.With("listener", lc.Name)}, s.redactText}

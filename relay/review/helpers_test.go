@@ -59,7 +59,7 @@ func fourEyes(rules ...string) envOption {
 }
 
 func expiryAction(a string) envOption {
-	return func(o *review.Options) { o.Config.ExpiryAction = a }
+	return func(o *review.Options) { o.Config.ExpiryAction = config.ExpiryAction(a) }
 }
 
 func expiryEvery(d time.Duration) envOption {
