@@ -83,7 +83,7 @@ func (l *loader) mode(n *yaml.Node, what string) bool {
 func (l *loader) policy(n *yaml.Node) *Policy {
 	f := l.Fields(n, "policy", "mode", "internal_domains", "consumer_domains", "rules", "default_action",
 		"on_parse_error", "on_unsafe_copy", "content", "tests")
-	p := &Policy{file: l.File, defaultAction: Pass, onParseError: Quarantine, onUnsafeCopy: Quarantine,
+	p := &Policy{file: l.File, defaultAction: Pass, onParseError: Quarantine, onUnsafeCopy: UnsafeQuarantine,
 		consumer: newDomainMatcher(consumerDomains)}
 	if f == nil {
 		return p
@@ -104,7 +104,7 @@ func (l *loader) policy(n *yaml.Node) *Policy {
 		p.onParseError = l.action(a, "on_parse_error")
 	}
 	if a := f["on_unsafe_copy"]; a != nil {
-		p.onUnsafeCopy = l.unsafeAction(a)
+		p.onUnsafeCopy = l.unsafeCopySetting(a)
 	}
 	if c := f["content"]; c != nil {
 		p.content = l.contentSection(c)
@@ -140,18 +140,15 @@ func (l *loader) domains(n *yaml.Node, what string) []string {
 	return out
 }
 
-// unsafeAction decodes on_unsafe_copy: what happens to a message whose
-// explode or bcc copies cannot be made safe.
-func (l *loader) unsafeAction(n *yaml.Node) Action {
+// unsafeCopySetting decodes on_unsafe_copy.
+func (l *loader) unsafeCopySetting(n *yaml.Node) UnsafeCopy {
 	s, _ := l.Str(n, "on_unsafe_copy")
-	switch a := Action(strings.ToLower(strings.TrimSpace(s))); a {
-	case Quarantine, Reject:
-		return a
-	case "allow":
-		return "" // the copies are made anyway; the guard is only recorded
+	u, err := ParseUnsafeCopy(s)
+	if err != nil {
+		l.Errorf(n, "on_unsafe_copy: %v", err)
+		return UnsafeQuarantine
 	}
-	l.Errorf(n, "on_unsafe_copy: expected quarantine, reject or allow, not %q", s)
-	return Quarantine
+	return u
 }
 
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
