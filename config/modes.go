@@ -107,6 +107,49 @@ func ParseLogLevel(s string) (LogLevel, error) {
 	return parseMode(s, LogDebug, LogInfo, LogWarn, LogError)
 }
 
+// ChannelType is the kind of a notification channel.
+type ChannelType string
+
+// Notification channel types.
+const (
+	ChannelWebhook ChannelType = "webhook"
+	ChannelEmail   ChannelType = "email"
+)
+
+// ParseChannelType checks a notify channel's type.
+func ParseChannelType(s string) (ChannelType, error) {
+	return parseMode(s, ChannelWebhook, ChannelEmail)
+}
+
+// WebhookFormat is the body a webhook channel posts.
+type WebhookFormat string
+
+// Webhook formats.
+const (
+	FormatJSON WebhookFormat = "json" // bccguard's JSON, signed
+	FormatText WebhookFormat = "text" // {"text": ...}, as Slack's and Teams' incoming webhooks take it
+)
+
+// ParseWebhookFormat checks a webhook channel's format.
+func ParseWebhookFormat(s string) (WebhookFormat, error) {
+	return parseMode(s, FormatJSON, FormatText)
+}
+
+// DigestPeriod is how often a channel gets a digest of what is held; ""
+// for none.
+type DigestPeriod string
+
+// Digest periods.
+const (
+	DigestHourly DigestPeriod = "hourly"
+	DigestDaily  DigestPeriod = "daily"
+)
+
+// ParseDigestPeriod checks a channel's digest setting (when it is set).
+func ParseDigestPeriod(s string) (DigestPeriod, error) {
+	return parseMode(s, DigestHourly, DigestDaily)
+}
+
 // parseMode returns the mode spelled s, or an error that lists the words
 // ("must be a, b or c, not \"d\"").
 func parseMode[T ~string](s string, modes ...T) (T, error) {

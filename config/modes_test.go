@@ -26,6 +26,12 @@ func TestParseModes(t *testing.T) {
 			return func(s string) (string, error) { m, err := f(s); return string(m), err }
 		case func(string) (LogLevel, error):
 			return func(s string) (string, error) { m, err := f(s); return string(m), err }
+		case func(string) (ChannelType, error):
+			return func(s string) (string, error) { m, err := f(s); return string(m), err }
+		case func(string) (WebhookFormat, error):
+			return func(s string) (string, error) { m, err := f(s); return string(m), err }
+		case func(string) (DigestPeriod, error):
+			return func(s string) (string, error) { m, err := f(s); return string(m), err }
 		}
 		panic("unknown parse function")
 	}
@@ -43,6 +49,9 @@ func TestParseModes(t *testing.T) {
 		{"expiry action", wrap(ParseExpiryAction), []string{"delete", "release"}, "keep", `must be delete or release, not "keep"`},
 		{"log format", wrap(ParseLogFormat), []string{"text", "json"}, "xml", `must be text or json, not "xml"`},
 		{"log level", wrap(ParseLogLevel), []string{"debug", "info", "warn", "error"}, "trace", `must be debug, info, warn or error, not "trace"`},
+		{"channel type", wrap(ParseChannelType), []string{"webhook", "email"}, "pager", `must be webhook or email, not "pager"`},
+		{"webhook format", wrap(ParseWebhookFormat), []string{"json", "text"}, "xml", `must be json or text, not "xml"`},
+		{"digest period", wrap(ParseDigestPeriod), []string{"hourly", "daily"}, "weekly", `must be hourly or daily, not "weekly"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, s := range tc.good {
