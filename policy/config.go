@@ -28,8 +28,7 @@ const ParseErrorRule = "on_parse_error"
 // paths of test messages. The error is a *yamlnode.Error, or several joined
 // with errors.Join, each with file and line.
 func Load(node *yaml.Node, file string) (*Policy, error) {
-	n := yamlnode.Deref(node)
-	if n == nil || n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if yamlnode.IsNull(node) {
 		p, err := loadBuiltin()
 		if err != nil {
 			return nil, err
@@ -38,7 +37,7 @@ func Load(node *yaml.Node, file string) (*Policy, error) {
 		return p, nil
 	}
 	l := &loader{Decoder: yamlnode.Decoder{File: file}}
-	p := l.policy(n)
+	p := l.policy(yamlnode.Deref(node))
 	if l.Failed() {
 		return nil, l.Err()
 	}
