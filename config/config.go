@@ -12,7 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bccguard/bccguard/config/yamlnode"
-	"github.com/bccguard/bccguard/internal/lineend"
 )
 
 // Config is the whole configuration file.
@@ -53,42 +52,6 @@ type Log struct {
 	RedactAddresses *bool `yaml:"redact_addresses"`
 }
 
-// Admin configures the admin HTTP listener and who may use its review API
-// and pages. /metrics and the health checks need no credentials.
-type Admin struct {
-	Listen string `yaml:"listen"`
-	// PublicURL is the URL the admin listener is reached at by reviewers
-	// (https://bccguard.example.com, behind its proxy): notifications link
-	// to the review pages under it.
-	PublicURL string `yaml:"public_url"`
-	// Tokens are API bearer tokens, kept as SHA-256 hashes.
-	Tokens []AdminToken `yaml:"tokens" item:"admin token"`
-	// Users sign in to the review pages (and may use HTTP basic auth on
-	// the API) with bcrypt password hashes.
-	Users []AdminUser `yaml:"users" item:"admin user"`
-}
-
-// Roles of admin credentials.
-const (
-	RoleViewer   = "viewer"   // read the quarantine and the audit log
-	RoleReviewer = "reviewer" // also release and delete
-)
-
-// AdminToken is an API bearer token.
-type AdminToken struct {
-	Name string `yaml:"name"`
-	// SHA256 is the hex SHA-256 of the token (printf %s TOKEN | sha256sum).
-	SHA256 string `yaml:"sha256"`
-	Role   string `yaml:"role"`
-}
-
-// AdminUser is a person who reviews the quarantine.
-type AdminUser struct {
-	Name         string `yaml:"name"`
-	PasswordHash string `yaml:"password_hash"`
-	Role         string `yaml:"role"`
-}
-
 // Quarantine configures how held messages are kept and reviewed.
 type Quarantine struct {
 	// Retention is how long a message stays held before it expires.
@@ -104,39 +67,6 @@ type Quarantine struct {
 	DeleteNotice string `yaml:"delete_notice"`
 }
 
-// Listener is one SMTP ingress endpoint.
-type Listener struct {
-	Name    string `yaml:"name"`
-	Address string `yaml:"address"`
-	// TLS is none, starttls or implicit.
-	TLS     ListenerTLS `yaml:"tls"`
-	TLSCert string      `yaml:"tls_cert"`
-	TLSKey  string      `yaml:"tls_key"`
-	// AllowNetworks may relay without AUTH.
-	AllowNetworks []Prefix `yaml:"allow_networks"`
-	// Auth offers SMTP AUTH (over TLS only) to clients on this listener.
-	Auth *bool `yaml:"auth"`
-	// BareNewlines is what happens to a bare CR or LF (not part of a
-	// CRLF) in DATA or BDAT: reject (the default: 550 5.6.0 at the end of
-	// the data) or normalize (each becomes CRLF).
-	BareNewlines lineend.Mode `yaml:"bare_newlines"`
-	Limits       Limits       `yaml:"limits"`
-}
-
-// Limits bound what one listener accepts.
-type Limits struct {
-	MaxMessageSize Size `yaml:"max_message_size"`
-	MaxRecipients  int  `yaml:"max_recipients"`
-	// MaxLineLength bounds a line of message text (DATA or BDAT), in
-	// octets without its CRLF; a longer one is refused at the end of the
-	// data. Command lines have their own fixed bound.
-	MaxLineLength  int      `yaml:"max_line_length"`
-	MaxHeaderSize  Size     `yaml:"max_header_size"`
-	MaxConnections int      `yaml:"max_connections"`
-	CommandTimeout Duration `yaml:"command_timeout"`
-	DataTimeout    Duration `yaml:"data_timeout"`
-}
-
 // Auth holds the users who may relay after SMTP AUTH.
 type Auth struct {
 	Users         []User   `yaml:"users" item:"auth user"`
@@ -147,25 +77,6 @@ type Auth struct {
 type User struct {
 	Name         string `yaml:"name"`
 	PasswordHash string `yaml:"password_hash"`
-}
-
-// Upstream is the MTA bccguard delivers to.
-type Upstream struct {
-	Address string `yaml:"address"`
-	// Helo is the name bccguard gives in EHLO (default: Hostname).
-	Helo string `yaml:"helo"`
-	// TLS is none, opportunistic or required (required verifies the certificate).
-	TLS           UpstreamTLS `yaml:"tls"`
-	TLSServerName string      `yaml:"tls_server_name"`
-	TLSCAFile     string      `yaml:"tls_ca_file"`
-	Username      string      `yaml:"username"`
-	PasswordFile  string      `yaml:"password_file"`
-	// Connections is the number of parallel upstream connections.
-	Connections    int      `yaml:"connections"`
-	ConnectTimeout Duration `yaml:"connect_timeout"`
-	CommandTimeout Duration `yaml:"command_timeout"`
-	// IdleTimeout closes a reused connection that has been idle this long.
-	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 
 // Queue configures retries.
@@ -213,28 +124,6 @@ func Defaults() *Config {
 	}
 }
 
-// DefaultListener is the listener used when the configuration names none.
-func DefaultListener() Listener {
-	return Listener{Name: "smtp", Address: "127.0.0.1:2525", TLS: ListenerTLSNone}
-}
-
-// DefaultLimits are the limits of a listener that sets none.
-func DefaultLimits() Limits {
-	return Limits{
-		MaxMessageSize: 50 << 20,
-		MaxRecipients:  1000,
-		// RFC 5322 allows 998 octets per line; real mailings exceed it
-		// (HTML on one line, 7 KB in the shared corpus), and Postfix takes
-		// any length. Lines are streamed, never held whole, so the bound
-		// is for the upstream's sake, not memory: lenient, but bounded.
-		MaxLineLength:  1 << 20,
-		MaxHeaderSize:  1 << 20,
-		MaxConnections: 200,
-		CommandTimeout: Duration(5 * time.Minute),
-		DataTimeout:    Duration(10 * time.Minute),
-	}
-}
-
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
@@ -269,14 +158,4 @@ func Parse(name string, b []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func loopback() []Prefix {
-	var out []Prefix
-	for _, s := range []string{"127.0.0.0/8", "::1/128"} {
-		var p Prefix
-		_ = p.UnmarshalYAML(&yaml.Node{Kind: yaml.ScalarNode, Value: s})
-		out = append(out, p)
-	}
-	return out
 }
