@@ -128,7 +128,11 @@ func Describe(n *yaml.Node) string {
 	case n.Kind == yaml.SequenceNode:
 		return "a list"
 	}
-	return fmt.Sprintf("%q", n.Value)
+	v := n.Value
+	if r := []rune(v); len(r) > 40 {
+		v = string(r[:40]) + "…" // enough to find it; the line says where
+	}
+	return fmt.Sprintf("%q", v)
 }
 
 // Decode decodes n into v as yaml.v3 does, recording its error if any;

@@ -238,7 +238,11 @@ func TestErrorText(t *testing.T) {
 			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)
 		}
 	}
-	if !strings.HasPrefix(Describe(nil), "nothing") {
+	if Describe(nil) != "nothing" {
 		t.Error("Describe(nil)")
+	}
+	long := &yaml.Node{Kind: yaml.ScalarNode, Value: strings.Repeat("x", 100)}
+	if got := Describe(long); got != `"`+strings.Repeat("x", 40)+`…"` {
+		t.Errorf("Describe of a long value = %s, want it cut at 40 characters", got)
 	}
 }
