@@ -73,7 +73,7 @@ func TestErrorsHaveLines(t *testing.T) {
 	cases := []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", "hostname: a\nlisteners:\n  - address: 127.0.0.1:25\n    colour: blue\n", "t.yaml:4: field colour not found"},
+		{"unknown key", "hostname: a\nlisteners:\n  - address: 127.0.0.1:25\n    colour: blue\n", `t.yaml:4: listener 1: unknown key "colour"; known keys: address, allow_networks`},
 		{"bad tls", "listeners:\n  - address: 127.0.0.1:25\n    tls: maybe\n", "t.yaml:3: listener listener1: tls must be"},
 		{"tls without cert", "listeners:\n  - address: 127.0.0.1:25\n    tls: starttls\n", "t.yaml:3: listener listener1: tls starttls needs"},
 		{"auth without tls", "listeners:\n  - address: 127.0.0.1:25\n    auth: true\n", "t.yaml:3: listener listener1: auth needs TLS"},

@@ -19,7 +19,7 @@ type DKIM struct {
 	// Keys are the signing keys, one entry per domain and selector. Several
 	// entries for one domain all sign (an RSA and an Ed25519 key, or an old
 	// and a new selector during a rotation).
-	Keys []DKIMKey `yaml:"keys"`
+	Keys []DKIMKey `yaml:"keys" item:"dkim key"`
 	// SignPassed signs passed copies too, not only those whose header
 	// bccguard changed.
 	SignPassed bool `yaml:"sign_passed"`

@@ -89,7 +89,7 @@ func TestDKIMErrorsHaveLines(t *testing.T) {
 		{"twice", "dkim:\n  keys:\n    - {domain: a.example, selector: s, key_file: x}\n    - {domain: a.example, selector: s, key_file: x}\n", "t.yaml:4: dkim key 2: s._domainkey.a.example is configured twice"},
 		{"fallback without key", "dkim:\n  fallback_domain: esp.example\n", "t.yaml:2: dkim.fallback_domain \"esp.example\" has no key"},
 		{"bad resolver", "dkim:\n  resolver: 127.0.0.1\n", "t.yaml:2: dkim.resolver"},
-		{"unknown key", "dkim:\n  sign_everything: true\n", "t.yaml:2: field sign_everything not found"},
+		{"unknown key", "dkim:\n  sign_everything: true\n", `t.yaml:2: dkim: unknown key "sign_everything"; known keys: authserv_id,`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

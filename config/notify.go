@@ -15,7 +15,7 @@ import (
 // rules that ask for it (notify_sender in the policy).
 type Notify struct {
 	// Channels are where notifications go, any number.
-	Channels []NotifyChannel `yaml:"channels"`
+	Channels []NotifyChannel `yaml:"channels" item:"notify channel"`
 	// RetryFirst is the delay before the first retry of a notification
 	// that failed; it doubles up to RetryMax. After Lifetime it is given
 	// up (counted as failed).
@@ -32,20 +32,20 @@ type NotifyChannel struct {
 	// Name identifies the channel in metrics and logs.
 	Name string `yaml:"name"`
 	// Type is webhook or email.
-	Type string `yaml:"type"`
+	Type ChannelType `yaml:"type"`
 	// Events are the events the channel is told of at once (default: all
 	// of NotifyEvents); [] for none (a digest only).
 	Events []string `yaml:"events"`
 	// Digest, hourly or daily, also sends a summary of what is still held;
 	// DigestAt is the time of day (UTC, HH:MM) of a daily one.
-	Digest   string `yaml:"digest"`
-	DigestAt string `yaml:"digest_at"`
+	Digest   DigestPeriod `yaml:"digest"`
+	DigestAt string       `yaml:"digest_at"`
 
 	// URL is where a webhook posts (http or https).
 	URL string `yaml:"url"`
 	// Format is json (bccguard's JSON, signed) or text ({"text": ...}, as
 	// Slack's and Teams' incoming webhooks take it).
-	Format string `yaml:"format"`
+	Format WebhookFormat `yaml:"format"`
 	// SecretFile or SecretEnv hold the key of the webhook's HMAC-SHA256
 	// signature (required for json).
 	SecretFile string `yaml:"secret_file"`
@@ -75,15 +75,8 @@ const (
 // they happen to a hold.
 var NotifyEvents = []string{EventHeld, EventNeedsSecondReviewer, EventReleased, EventDeleted, EventExpired}
 
-// Channel types and webhook formats.
-const (
-	ChannelWebhook = "webhook"
-	ChannelEmail   = "email"
-	FormatJSON     = "json"
-	FormatText     = "text"
-	// SenderChannel is the channel name of notices to senders: reserved.
-	SenderChannel = "sender"
-)
+// SenderChannel is the channel name of notices to senders: reserved.
+const SenderChannel = "sender"
 
 // Defaults of the notify section.
 const (
@@ -100,19 +93,11 @@ var (
 	clockTime   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
 
-// validateNotify checks the notify section and admin.public_url, and fills
-// in their defaults.
+// validateNotify checks the notify section and fills in its defaults.
 func (c *Config) validateNotify() []error {
 	var errs []error
 	add := func(path []any, format string, args ...any) { errs = append(errs, c.errf(path, format, args...)) }
 	p := func(x ...any) []any { return append([]any{"notify"}, x...) }
-	if u := c.Admin.PublicURL; u != "" {
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
-			add([]any{"admin", "public_url"}, "admin.public_url %q: expected the http(s) URL the review pages are reached at, such as https://bccguard.example.com", u)
-		}
-		c.Admin.PublicURL = strings.TrimRight(u, "/")
-	}
 	n := &c.Notify
 	if n.RetryFirst == 0 {
 		n.RetryFirst = Duration(DefaultNotifyRetryFirst)
@@ -155,16 +140,15 @@ func (c *Config) validateNotify() []error {
 				add(at("events", j), "notify %s: unknown event %q: expected %s (a digest is set with digest:)", what, e, strings.Join(NotifyEvents, ", "))
 			}
 		}
-		switch ch.Digest {
-		case "", "hourly":
-		case "daily":
-			if ch.DigestAt == "" {
-				ch.DigestAt = DefaultDigestAt
+		if ch.Digest != "" {
+			if _, err := ParseDigestPeriod(string(ch.Digest)); err != nil {
+				add(at("digest"), "notify %s: digest %v", what, err)
 			}
-		default:
-			add(at("digest"), "notify %s: digest must be hourly or daily, not %q", what, ch.Digest)
 		}
-		if ch.DigestAt != "" && (ch.Digest != "daily" || !clockTime.MatchString(ch.DigestAt)) {
+		if ch.Digest == DigestDaily && ch.DigestAt == "" {
+			ch.DigestAt = DefaultDigestAt
+		}
+		if ch.DigestAt != "" && (ch.Digest != DigestDaily || !clockTime.MatchString(ch.DigestAt)) {
 			add(at("digest_at"), "notify %s: digest_at is the time of day of a daily digest, as HH:MM (UTC)", what)
 		}
 		if len(ch.Events) == 0 && ch.Digest == "" {
@@ -184,8 +168,8 @@ func (c *Config) validateNotify() []error {
 			if ch.Format == "" {
 				ch.Format = FormatJSON
 			}
-			if ch.Format != FormatJSON && ch.Format != FormatText {
-				add(at("format"), "notify %s: format must be json or text (Slack/Teams), not %q", what, ch.Format)
+			if _, err := ParseWebhookFormat(string(ch.Format)); err != nil {
+				add(at("format"), "notify %s: format %v (text is for Slack/Teams)", what, err)
 			}
 			if ch.SecretFile != "" && ch.SecretEnv != "" {
 				add(at("secret_env"), "notify %s: give the secret with secret_file or secret_env, not both", what)
@@ -210,18 +194,22 @@ func (c *Config) validateNotify() []error {
 				add(at("from"), "notify %s: from %q: expected one address", what, ch.From)
 			}
 		default:
-			add(at("type"), "notify %s: type must be webhook or email, not %q", what, ch.Type)
+			_, err := ParseChannelType(string(ch.Type))
+			add(at("type"), "notify %s: type %v", what, err)
 		}
 	}
 	return errs
 }
 
-type channelField struct{ key, val, typ string }
+type channelField struct {
+	key, val string
+	typ      ChannelType
+}
 
 // channelFields are the keys of one channel type, set on a channel of the
 // other type.
 func (c *Config) channelFields(ch *NotifyChannel) []channelField {
-	web := []channelField{{"url", ch.URL, ChannelWebhook}, {"format", ch.Format, ChannelWebhook},
+	web := []channelField{{"url", ch.URL, ChannelWebhook}, {"format", string(ch.Format), ChannelWebhook},
 		{"secret_file", ch.SecretFile, ChannelWebhook}, {"secret_env", ch.SecretEnv, ChannelWebhook},
 		{"ca_file", ch.CAFile, ChannelWebhook}}
 	if ch.Timeout != 0 {

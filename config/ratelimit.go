@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bccguard/bccguard/config/yamlnode"
 )
 
 // Keys a rate limit counts by.
@@ -65,7 +67,7 @@ func (w *RateWindow) UnmarshalYAML(n *yaml.Node) error {
 	}
 	var d Duration
 	if err := d.UnmarshalYAML(n); err != nil {
-		return lineErr(n, "invalid window %q: expected minute, hour, day or a duration such as 30s or 7d", n.Value)
+		return yamlnode.Errorf(n, "invalid window %q: expected minute, hour, day or a duration such as 30s or 7d", n.Value)
 	}
 	*w = RateWindow(d)
 	return nil

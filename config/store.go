@@ -6,17 +6,11 @@ import (
 	"time"
 )
 
-// Store backends.
-const (
-	StoreEmbedded = "embedded" // one data folder, one process (the default)
-	StorePostgres = "postgres" // one PostgreSQL database shared by several replicas
-)
-
 // Store selects and configures the durable store of the queue, the
 // quarantine and the audit log.
 type Store struct {
 	// Backend is embedded (default) or postgres.
-	Backend string `yaml:"backend"`
+	Backend StoreBackend `yaml:"backend"`
 	// DSN is the PostgreSQL connection string, as a URL
 	// (postgres://user@host:5432/db?sslmode=verify-full) or key=value
 	// pairs. Better without the password: see PasswordFile and PasswordEnv.
@@ -58,7 +52,8 @@ func (c *Config) validateStore() []error {
 	if st.MaxConns == 0 {
 		st.MaxConns = DefaultStoreMaxConns
 	}
-	switch st.Backend {
+	backend, err := ParseStoreBackend(string(st.Backend))
+	switch backend {
 	case StoreEmbedded:
 		for _, f := range []struct{ key, val string }{{"dsn", st.DSN}, {"password_file", st.PasswordFile}, {"password_env", st.PasswordEnv}} {
 			if f.val != "" {
@@ -86,7 +81,7 @@ func (c *Config) validateStore() []error {
 			add(p("password_env"), "store.password_env is the name of an environment variable, not %q", st.PasswordEnv)
 		}
 	default:
-		add(p("backend"), "store.backend must be embedded or postgres, not %q", st.Backend)
+		add(p("backend"), "store.backend %v", err)
 	}
 	if st.MaxConns < 1 || st.MaxConns > 1000 {
 		add(p("max_conns"), "store.max_conns must be between 1 and 1000")

@@ -50,7 +50,7 @@ func TestStoreErrorsHaveLines(t *testing.T) {
 		{"bad env name", "store:\n  backend: postgres\n  dsn: postgres://db/x\n  password_env: $P\n", "t.yaml:4: store.password_env is the name"},
 		{"max conns", "store:\n  backend: postgres\n  dsn: postgres://db/x\n  max_conns: -1\n", "t.yaml:4: store.max_conns must be"},
 		{"short lease", "store:\n  lease: 10ms\n", "t.yaml:2: store.lease must be at least 1s"},
-		{"unknown key", "store:\n  backend: postgres\n  url: postgres://db/x\n", "t.yaml:3: field url not found"},
+		{"unknown key", "store:\n  backend: postgres\n  url: postgres://db/x\n", `t.yaml:3: store: unknown key "url"; known keys: backend, dsn,`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("t.yaml", []byte(tc.yaml))

@@ -1,13 +1,14 @@
 package config
 
 import (
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bccguard/bccguard/config/yamlnode"
 )
 
 // Duration is a time.Duration written as "30s", "5m", "2h" or "5d".
@@ -18,19 +19,19 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	s := strings.TrimSpace(n.Value)
 	if n.Kind != yaml.ScalarNode || s == "" {
-		return lineErr(n, "expected a duration such as 30s, 5m or 5d")
+		return yamlnode.Errorf(n, "expected a duration such as 30s, 5m or 5d")
 	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		v, err := strconv.ParseFloat(days, 64)
 		if err != nil || v < 0 {
-			return lineErr(n, "invalid duration %q: expected a duration such as 30s, 5m or 5d", s)
+			return yamlnode.Errorf(n, "invalid duration %q: expected a duration such as 30s, 5m or 5d", s)
 		}
 		*d = Duration(time.Duration(v * float64(24*time.Hour)))
 		return nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		return lineErr(n, "invalid duration %q: expected a duration such as 30s, 5m or 5d", s)
+		return yamlnode.Errorf(n, "invalid duration %q: expected a duration such as 30s, 5m or 5d", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -55,7 +56,7 @@ var sizeUnits = []struct {
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	v := strings.TrimSpace(n.Value)
 	if n.Kind != yaml.ScalarNode || v == "" {
-		return lineErr(n, "expected a size such as 50MiB")
+		return yamlnode.Errorf(n, "expected a size such as 50MiB")
 	}
 	mult := int64(1)
 	for _, u := range sizeUnits {
@@ -66,7 +67,7 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	}
 	i, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || i < 0 {
-		return lineErr(n, "invalid size %q: expected a size such as 50MiB", n.Value)
+		return yamlnode.Errorf(n, "invalid size %q: expected a size such as 50MiB", n.Value)
 	}
 	*s = Size(i * mult)
 	return nil
@@ -86,28 +87,5 @@ func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
 		p.Prefix = netip.PrefixFrom(a, a.BitLen())
 		return nil
 	}
-	return lineErr(n, "invalid network %q: expected CIDR such as 10.0.0.0/8 or an address", s)
-}
-
-// Error is a configuration error with the line it was found on.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	switch {
-	case e.File != "" && e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	case e.Line > 0:
-		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
-	case e.File != "":
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
-	}
-	return e.Msg
-}
-
-func lineErr(n *yaml.Node, format string, args ...any) error {
-	return &Error{Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+	return yamlnode.Errorf(n, "invalid network %q: expected CIDR such as 10.0.0.0/8 or an address", s)
 }

@@ -1,10 +1,9 @@
 package policy
 
 import (
-	"errors"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/bccguard/bccguard/config/yamlnode"
 )
 
 // builtinPolicy is the policy used when the configuration has no policy
@@ -75,14 +74,16 @@ var (
 // loadBuiltin returns a copy of the built-in policy, compiled once.
 func loadBuiltin() (*Policy, error) {
 	builtinOnce.Do(func() {
-		var doc yaml.Node
-		if builtinErr = yaml.Unmarshal([]byte(builtinPolicy), &doc); builtinErr != nil {
+		const file = "built-in policy"
+		doc, err := yamlnode.Parse(file, []byte(builtinPolicy))
+		if err != nil {
+			builtinErr = err
 			return
 		}
-		l := &loader{file: "built-in policy"}
-		builtinP = l.policy(deref(&doc))
+		l := &loader{Decoder: yamlnode.Decoder{File: file}}
+		builtinP = l.policy(yamlnode.Deref(doc))
 		builtinP.builtin = true
-		builtinErr = errors.Join(l.errs...)
+		builtinErr = l.Err()
 	})
 	if builtinErr != nil {
 		return nil, builtinErr

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 
@@ -10,8 +9,6 @@ import (
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/bccguard/bccguard/config"
 )
 
 // compile turns the rule's condition into a program, or records errors at
@@ -24,23 +21,19 @@ import (
 func (l *loader) compile(r *rule, n *yaml.Node, what string, p *Policy) {
 	env, err := celEnv()
 	if err != nil {
-		l.errorf(n, "%s: %v", what, err)
+		l.Errorf(n, "%s: %v", what, err)
 		return
 	}
 	ast, iss := env.Compile(r.when)
 	if iss.Err() != nil {
 		for _, e := range iss.Errors() {
-			l.errs = append(l.errs, &config.Error{
-				File: l.file,
-				Line: exprLine(n, e.Location.Line()),
-				Msg: fmt.Sprintf("%s: when: %s (at line %d, column %d of the condition)",
-					what, e.Message, e.Location.Line(), e.Location.Column()+1),
-			})
+			l.ErrorAt(exprLine(n, e.Location.Line()), "%s: when: %s (at line %d, column %d of the condition)",
+				what, e.Message, e.Location.Line(), e.Location.Column()+1)
 		}
 		return
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
-		l.errorf(n, "%s: when: must be a condition (bool), but gives %s", what, ast.OutputType())
+		l.Errorf(n, "%s: when: must be a condition (bool), but gives %s", what, ast.OutputType())
 		return
 	}
 	r.prg, err = env.Program(ast,
@@ -49,7 +42,7 @@ func (l *loader) compile(r *rule, n *yaml.Node, what string, p *Policy) {
 		cel.EvalOptions(cel.OptOptimize),
 	)
 	if err != nil {
-		l.errorf(n, "%s: when: %v", what, err)
+		l.Errorf(n, "%s: when: %v", what, err)
 		return
 	}
 	r.refs = references(ast)
@@ -58,7 +51,7 @@ func (l *loader) compile(r *rule, n *yaml.Node, what string, p *Policy) {
 	defer cancel()
 	in := minimalInput()
 	if o := r.eval(ctx, newFacts(in, p.visible(in), p.matcher, p.consumer)); o.err != nil {
-		l.errorf(n, "%s: when: fails on a minimal message (From, To and Subject only, one recipient): %v; such errors make every message fail closed",
+		l.Errorf(n, "%s: when: fails on a minimal message (From, To and Subject only, one recipient): %v; such errors make every message fail closed",
 			what, o.err)
 	}
 }

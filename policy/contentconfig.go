@@ -44,15 +44,15 @@ func (p *Policy) ScanOptions() ScanOptions {
 //	  max_spill: 256MiB       # a ZIP-based attachment copied for reading
 func (l *loader) contentSection(n *yaml.Node) contentSettings {
 	var c contentSettings
-	f := l.fields(n, "policy content", "phone_region", "max_inflated", "max_entries", "max_depth", "max_ratio", "time_limit", "max_spill")
+	f := l.Fields(n, "policy content", "phone_region", "max_inflated", "max_entries", "max_depth", "max_ratio", "time_limit", "max_spill")
 	if f == nil {
 		return c
 	}
 	if v := f["phone_region"]; v != nil {
-		if s, ok := l.str(v, "content phone_region"); ok {
+		if s, ok := l.Str(v, "content phone_region"); ok {
 			r := strings.ToUpper(strings.TrimSpace(s))
 			if !phonenumbers.GetSupportedRegions()[r] {
-				l.errorf(v, "content phone_region: %q is not a region code (write an ISO 3166 code such as US, GB, DE)", s)
+				l.Errorf(v, "content phone_region: %q is not a region code (write an ISO 3166 code such as US, GB, DE)", s)
 			}
 			c.region = r
 		}
@@ -61,7 +61,7 @@ func (l *loader) contentSection(n *yaml.Node) contentSettings {
 		if v := f[key]; v != nil {
 			var s config.Size
 			if err := v.Decode(&s); err != nil || s <= 0 {
-				l.errorf(v, "content %s: expected a positive size such as 512MiB", key)
+				l.Errorf(v, "content %s: expected a positive size such as 512MiB", key)
 				return
 			}
 			*dst = int64(s)
@@ -71,7 +71,7 @@ func (l *loader) contentSection(n *yaml.Node) contentSettings {
 		if v := f[key]; v != nil {
 			var k int
 			if err := v.Decode(&k); err != nil || k <= 0 {
-				l.errorf(v, "content %s: expected a positive whole number", key)
+				l.Errorf(v, "content %s: expected a positive whole number", key)
 				return
 			}
 			*dst = k
@@ -85,7 +85,7 @@ func (l *loader) contentSection(n *yaml.Node) contentSettings {
 	if v := f["time_limit"]; v != nil {
 		var d config.Duration
 		if err := v.Decode(&d); err != nil || d <= 0 {
-			l.errorf(v, "content time_limit: expected a positive duration such as 30s")
+			l.Errorf(v, "content time_limit: expected a positive duration such as 30s")
 		} else {
 			c.limits.Time = time.Duration(d)
 		}

@@ -37,7 +37,7 @@ type Policy struct {
 	rules         []*rule
 	defaultAction Action
 	onParseError  Action
-	onUnsafeCopy  Action // Quarantine, Reject, or "" for allow
+	onUnsafeCopy  UnsafeCopy
 	content       contentSettings
 	tests         []TestCase
 	timeout       time.Duration // EvalTimeout; tests under -race need more

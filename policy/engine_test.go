@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bccguard/bccguard/config"
+	"github.com/bccguard/bccguard/config/yamlnode"
 )
 
 // loadYAML loads the policy section of a configuration text, named
@@ -25,7 +26,7 @@ func loadYAML(t testing.TB, text string) (*Policy, error) {
 	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
 		t.Fatalf("test YAML: %v", err)
 	}
-	root := deref(&doc)
+	root := yamlnode.Deref(&doc)
 	for i := 0; root != nil && i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "policy" {
 			return Load(root.Content[i+1], "bccguard.yaml")
@@ -440,7 +441,7 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error:\n%v\nwant it to contain:\n%s", err, w)
 				}
 			}
-			// Every error is a *config.Error with the file and a line.
+			// Every error is a *yamlnode.Error with the file and a line.
 			var errs []error
 			if j, ok := err.(interface{ Unwrap() []error }); ok {
 				errs = j.Unwrap()
@@ -448,9 +449,9 @@ func TestLoadErrors(t *testing.T) {
 				errs = []error{err}
 			}
 			for _, e := range errs {
-				var ce *config.Error
+				var ce *yamlnode.Error
 				if !errors.As(e, &ce) || ce.File != "bccguard.yaml" || ce.Line == 0 {
-					t.Errorf("%v (%T): want a *config.Error with file and line", e, e)
+					t.Errorf("%v (%T): want a *yamlnode.Error with file and line", e, e)
 				}
 			}
 		})

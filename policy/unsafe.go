@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bccguard/bccguard/relay/rewrite/edits"
 	"github.com/bccguard/bccguard/relay/store"
@@ -10,6 +11,35 @@ import (
 // UnsafeCopyRule is the Decision.Rule of a message whose explode or bcc
 // copies cannot be made safe, held (or refused) instead (on_unsafe_copy).
 const UnsafeCopyRule = "unsafe-copy"
+
+// UnsafeCopy is the on_unsafe_copy setting: what happens to a message
+// whose explode or bcc copies cannot be made safe.
+type UnsafeCopy string
+
+// on_unsafe_copy settings.
+const (
+	UnsafeQuarantine UnsafeCopy = "quarantine" // hold it for review (the default)
+	UnsafeReject     UnsafeCopy = "reject"     // refuse it (550)
+	UnsafeAllow      UnsafeCopy = "allow"      // make the copies anyway; only record the guard
+)
+
+// ParseUnsafeCopy reads on_unsafe_copy, in any case.
+func ParseUnsafeCopy(s string) (UnsafeCopy, error) {
+	switch u := UnsafeCopy(strings.ToLower(strings.TrimSpace(s))); u {
+	case UnsafeQuarantine, UnsafeReject, UnsafeAllow:
+		return u, nil
+	}
+	return "", fmt.Errorf("expected quarantine, reject or allow, not %q", s)
+}
+
+// action is the decision the guard makes where it applies: with allow it
+// is only recorded, as the quarantine it would have been.
+func (u UnsafeCopy) action() Action {
+	if u == UnsafeReject {
+		return Reject
+	}
+	return Quarantine
+}
 
 // unsafeCopy says why the copies that action (explode or bcc) would make of
 // the message would still show another recipient, "" when every copy can
@@ -43,10 +73,7 @@ func unsafeCopy(f *facts, action Action) string {
 // explanations.
 func (p *Policy) guard(f *facts, d Decision) (Decision, RuleExplanation) {
 	x := RuleExplanation{Name: UnsafeCopyRule, When: "the copies of " + string(d.Action) + " would show other recipients",
-		Action: p.onUnsafeCopy, Monitor: d.Monitor || p.onUnsafeCopy == ""}
-	if x.Action == "" {
-		x.Action = Quarantine
-	}
+		Action: p.onUnsafeCopy.action(), Monitor: d.Monitor || p.onUnsafeCopy == UnsafeAllow}
 	reason := unsafeCopy(f, d.Action)
 	if reason == "" {
 		return d, x
@@ -58,7 +85,7 @@ func (p *Policy) guard(f *facts, d Decision) (Decision, RuleExplanation) {
 	if g.Action == Reject {
 		g.Message = "Message refused: its copies would still show other recipients; remove them from the header and body"
 	}
-	if p.onUnsafeCopy == "" { // allow: the copies are made, the guard recorded
+	if p.onUnsafeCopy == UnsafeAllow { // the copies are made, the guard recorded
 		d.Monitored = append(append([]Decision(nil), d.Monitored...), g)
 		return d, x
 	}

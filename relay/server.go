@@ -132,7 +132,6 @@ func New(o Options) (*Server, error) {
 // was queued, or the queue was flushed.
 func (s *Server) Wake() { s.delivery.Wake() }
 
-
 // SetPolicy swaps the policy (on reload); sessions in flight keep the one
 // they started DATA with.
 func (s *Server) SetPolicy(p Evaluator) {
@@ -214,7 +213,7 @@ func (s *Server) Addrs() map[string]net.Addr {
 func (s *Server) listen(lc config.Listener) (*listener, error) {
 	l := &listener{srv: s, cfg: lc}
 	var tlsCfg *tls.Config
-	if lc.TLS != "none" {
+	if lc.TLS != config.ListenerTLSNone {
 		cert, err := tls.LoadX509KeyPair(lc.TLSCert, lc.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: load certificate: %w", lc.Name, err)
@@ -237,7 +236,7 @@ func (s *Server) listen(lc config.Listener) (*listener, error) {
 		},
 	}
 	var ln net.Listener = l.guard
-	if lc.TLS == "implicit" {
+	if lc.TLS == config.ListenerTLSImplicit {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	l.ln = ln
@@ -253,7 +252,7 @@ func (s *Server) listen(lc config.Listener) (*listener, error) {
 	srv.WriteTimeout = lc.Limits.CommandTimeout.D()
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
-	if lc.TLS == "starttls" {
+	if lc.TLS == config.ListenerTLSStartTLS {
 		srv.TLSConfig = tlsCfg
 	}
 	srv.ErrorLog = redactingPrinter{slogPrinter{s.log.With("listener", lc.Name)}, s.redactText}

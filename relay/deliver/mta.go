@@ -31,11 +31,11 @@ func newMTA(cfg config.Upstream, hostname string) (*mta, error) {
 	}
 	tc := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
 	switch cfg.TLS {
-	case "opportunistic":
+	case config.UpstreamTLSOpportunistic:
 		// As Postfix's "may": encryption without authentication, since an
 		// unverifiable certificate is better than clear text.
 		tc.InsecureSkipVerify = true
-	case "required":
+	case config.UpstreamTLSRequired:
 		if cfg.TLSCAFile != "" {
 			pem, err := os.ReadFile(cfg.TLSCAFile)
 			if err != nil {

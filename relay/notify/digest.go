@@ -49,7 +49,7 @@ func (s *Service) housekeeping(ctx context.Context) {
 // periodStart is the start of the digest period of ch that now is in.
 func periodStart(ch config.NotifyChannel, now time.Time) time.Time {
 	now = now.UTC()
-	if ch.Digest == "hourly" {
+	if ch.Digest == config.DigestHourly {
 		return now.Truncate(time.Hour)
 	}
 	h, _ := strconv.Atoi(ch.DigestAt[:2])
@@ -95,7 +95,7 @@ func (s *Service) queueDigests(ctx context.Context, now time.Time, done map[stri
 }
 
 func (s *Service) queueDigest(ctx context.Context, ch config.NotifyChannel, d Digest, start, now time.Time) error {
-	d.Period = ch.Digest
+	d.Period = string(ch.Digest)
 	d.Items = append([]DigestItem(nil), d.Items...)
 	for i := range d.Items {
 		d.Items[i].Subject = SafeText(d.Items[i].Subject, MaxSubject)

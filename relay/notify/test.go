@@ -33,7 +33,7 @@ func SendTest(ctx context.Context, cfg *config.Config, name string, mail Mailer)
 		}
 		ev := &Event{ID: "test-" + time.Now().UTC().Format("20060102T150405Z"), Event: EventTest, At: time.Now().UTC(), Host: cfg.Hostname}
 		ev.Text = summary(ev)
-		r := TestResult{Channel: ch.Name, Type: ch.Type}
+		r := TestResult{Channel: ch.Name, Type: string(ch.Type)}
 		start := time.Now()
 		var err error
 		switch ch.Type {

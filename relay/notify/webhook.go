@@ -83,7 +83,7 @@ func Verify(secret []byte, header string, body []byte, now time.Time, tolerance 
 type webhook struct {
 	name   string
 	url    string
-	format string
+	format config.WebhookFormat
 	secret []byte
 	client *http.Client
 }

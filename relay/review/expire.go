@@ -7,6 +7,8 @@ import (
 
 	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/store"
+
+	"github.com/bccguard/bccguard/config"
 )
 
 // ExpireResult tallies one expiry run.
@@ -37,20 +39,20 @@ func (s *Service) Expire(ctx context.Context, now time.Time) (ExpireResult, erro
 		}
 		m := h.Message
 		action, note := s.cfg.ExpiryAction, ""
-		if action == "release" && s.fourEyes[ruleOf(m)] {
-			action, note = "delete", "four-eyes rule: expired by deletion, not released"
+		if action == config.ExpiryRelease && s.fourEyes[ruleOf(m)] {
+			action, note = config.ExpiryDelete, "four-eyes rule: expired by deletion, not released"
 		}
-		if action == "release" {
+		if action == config.ExpiryRelease {
 			// No one decided to send copies that would still show the
 			// other recipients.
 			if why, err := s.unsafeCopies(ctx, m, store.RewriteExplode, m.Envelope.Recipients); err != nil || why != "" {
-				action, note = "delete", "the copies would still show other recipients: expired by deletion, not released"
+				action, note = config.ExpiryDelete, "the copies would still show other recipients: expired by deletion, not released"
 			}
 		}
-		r := store.Resolution{Actor: ExpiryActor, At: now, Action: "expire-" + action, Note: note}
+		r := store.Resolution{Actor: ExpiryActor, At: now, Action: "expire-" + string(action), Note: note}
 		var deliveries store.Plan
 		ns := s.notices(s.change(ctx, h, notify.EventExpired, sys, r.Action))
-		if action == "release" {
+		if action == config.ExpiryRelease {
 			deliveries = store.PlanCopies(store.RewriteExplode, m.Envelope.Recipients)
 			err = s.st.Release(ctx, m.ID, deliveries, r, ns...)
 		} else {
@@ -71,10 +73,10 @@ func (s *Service) Expire(ctx context.Context, now time.Time) (ExpireResult, erro
 			res.Failed++
 			continue
 		}
-		s.metrics.expired.WithLabelValues(action).Inc()
+		s.metrics.expired.WithLabelValues(string(action)).Inc()
 		s.log.Info("quarantined message expired", "queue_id", m.ID, "rule", ruleOf(m), "action", action,
 			"received_at", m.ReceivedAt, "expires_at", s.expiresAt(m), "deliveries", len(deliveries))
-		if action == "release" {
+		if action == config.ExpiryRelease {
 			res.Released++
 		} else {
 			res.Deleted++

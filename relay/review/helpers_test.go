@@ -55,7 +55,7 @@ func fourEyes(rules ...string) reviewtest.Option {
 }
 
 func expiryAction(a string) reviewtest.Option {
-	return func(_ *reviewtest.Fixture, o *review.Options) { o.Config.ExpiryAction = a }
+	return func(_ *reviewtest.Fixture, o *review.Options) { o.Config.ExpiryAction = config.ExpiryAction(a) }
 }
 
 func expiryEvery(d time.Duration) reviewtest.Option {

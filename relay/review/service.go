@@ -129,10 +129,8 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Logger == nil || o.Registerer == nil || o.Hostname == "" {
 		return nil, errors.New("review: Store, Logger, Registerer and Hostname are required")
 	}
-	switch o.Config.ExpiryAction {
-	case "delete", "release":
-	default:
-		return nil, fmt.Errorf("review: expiry action must be delete or release, not %q", o.Config.ExpiryAction)
+	if _, err := config.ParseExpiryAction(string(o.Config.ExpiryAction)); err != nil {
+		return nil, fmt.Errorf("review: expiry action %w", err)
 	}
 	if o.Config.Retention <= 0 {
 		return nil, errors.New("review: retention must be positive")

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/config"
 )
 
 // ErrNetwork marks failures to talk to the upstream at all (dial, I/O,
@@ -29,8 +31,8 @@ type Config struct {
 	Address string // host:port
 	// Helo is the name given in EHLO (and in HELO if EHLO is refused).
 	Helo string
-	// TLS is "none", "opportunistic" or "required" ("" means "none").
-	TLS string
+	// TLS is none, opportunistic or required ("" means none).
+	TLS config.UpstreamTLS
 	// TLSConfig is used for STARTTLS. The caller builds it (RootCAs,
 	// InsecureSkipVerify for opportunistic); an empty ServerName is taken
 	// from Address.

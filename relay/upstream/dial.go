@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bccguard/bccguard/config"
 )
 
 // Dial connects to the upstream: greeting, EHLO, STARTTLS as cfg.TLS says,
@@ -21,16 +23,16 @@ import (
 // "may" does. With "required", its absence or failure is an error.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	switch cfg.TLS {
-	case "", "none", "opportunistic", "required":
+	case "", config.UpstreamTLSNone, config.UpstreamTLSOpportunistic, config.UpstreamTLSRequired:
 	default:
 		return nil, fmt.Errorf("upstream: unknown TLS mode %q", cfg.TLS)
 	}
 	if cfg.Helo == "" || strings.Contains(cfg.Helo, " ") || checkLine("Helo", cfg.Helo) != nil {
 		return nil, fmt.Errorf("upstream: invalid Helo %q", cfg.Helo)
 	}
-	tryTLS := cfg.TLS == "opportunistic" || cfg.TLS == "required"
+	tryTLS := cfg.TLS == config.UpstreamTLSOpportunistic || cfg.TLS == config.UpstreamTLSRequired
 	c, handshakeFailed, err := dial(ctx, cfg, tryTLS)
-	if handshakeFailed && cfg.TLS == "opportunistic" {
+	if handshakeFailed && cfg.TLS == config.UpstreamTLSOpportunistic {
 		c, _, err = dial(ctx, cfg, false)
 	}
 	return c, err
@@ -144,7 +146,7 @@ func (c *Conn) parseEHLO() {
 // startTLS upgrades the connection if the upstream offers STARTTLS, and
 // says EHLO again, as RFC 3207 requires (the extensions may differ).
 func (c *Conn) startTLS(ctx context.Context, cfg Config) (handshakeFailed bool, err error) {
-	required := cfg.TLS == "required"
+	required := cfg.TLS == config.UpstreamTLSRequired
 	if !c.Supports("STARTTLS") {
 		if required {
 			return false, fmt.Errorf("%w: upstream does not offer STARTTLS and TLS is required", ErrNetwork)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/bccguard/bccguard/config"
 	"github.com/bccguard/bccguard/internal/smtptest"
 )
 
@@ -73,7 +74,7 @@ func TestStartTLS(t *testing.T) {
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
 	for _, tc := range []struct {
 		name      string
-		mode      string
+		mode      config.UpstreamTLS
 		serverTLS bool
 		trusted   bool
 		auth      bool // over TLS, without AllowInsecureAuth

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/bccguard/bccguard/config"
 )
 
 func rawDial(t *testing.T, addr string) *Conn {
@@ -159,7 +161,7 @@ func TestBrokenServers(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		tls    string
+		tls    config.UpstreamTLS
 		script func(rc *rawConn)
 		code   int // an SMTP reply expected within the error
 		atDial bool
