@@ -116,9 +116,9 @@ func (loopbackPipe) RemoteAddr() net.Addr {
 
 // leaks are what no reply text may contain: Go error strings, paths, the
 // store's internals, stack traces, fmt's complaints.
-var leaks = regexp.MustCompile(`(?i)bolt|sql|pgx|goroutine|panic|runtime error|nil pointer|\.go:\d|/tmp/|/work/|/root/|/var/|/home/|` +
-	`unexpected EOF|no such file|permission denied|context canceled|deadline exceeded|broken pipe|i/o timeout|` +
-	`transaction failed|Internal server error|%!|embedded:|postgres|spill|spool`)
+var leaks = regexp.MustCompile(`(?i)\b(?:b?bolt|sql|pgx|postgres|goroutine|panic|spill|spool|embedded)\b|runtime error|nil pointer|` +
+	`\.go:\d|/tmp/|/work/|/root/|/var/|/home/|unexpected EOF|no such file|permission denied|context canceled|` +
+	`deadline exceeded|broken pipe|i/o timeout|transaction failed|Internal server error|%!`)
 
 // withoutEcho removes from a reply what go-smtp repeats of the client's
 // line (the verb of an unknown command, the EHLO name, the paths of MAIL
