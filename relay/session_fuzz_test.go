@@ -276,6 +276,10 @@ func (s *sessionRun) exchange(lines []string, raw []byte) (int, bool) {
 
 // reply reads one reply and checks it leaks nothing and nothing panicked.
 func (s *sessionRun) reply(after string) (int, bool) {
+	// A reply that does not come soon ends the session (not the test):
+	// the server closing with a lingering read, or a line it took as
+	// part of something else.
+	_ = s.c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	code, msg, err := s.r.ReadResponse(0)
 	if err != nil && code == 0 {
 		return 0, false // closed or timed out: the session is over
