@@ -3,6 +3,7 @@ package smtptest
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/bccguard/bccguard/internal/testcert"
 )
 
 const clientHelo = "client.example.org"
@@ -273,5 +276,26 @@ func TestSinkStopRightAfterStart(t *testing.T) {
 		}
 		s.Start()
 		s.Stop()
+	}
+}
+
+// TestSinkStartTLS: a message sent after STARTTLS is marked TLS, and the
+// connection counts once although go-smtp starts a new session on it.
+func TestSinkStartTLS(t *testing.T) {
+	cert := testcert.New(t, "127.0.0.1")
+	s := NewSink(t, StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}}))
+	c, err := smtp.DialStartTLS(s.Addr(), &tls.Config{RootCAs: cert.Pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := transact(c, "a@example.com", []string{"b@example.net"}, crlf("Subject: x\n\nx\n"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.WaitFor(t, 1, 10*time.Second)[0]; !m.TLS {
+		t.Error("message not marked TLS")
+	}
+	if n := s.Connections(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
 	}
 }

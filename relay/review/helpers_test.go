@@ -264,8 +264,3 @@ func addrs(rs []store.Recipient) string {
 	}
 	return strings.Join(s, ",")
 }
-
-func jsonBody(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}

@@ -44,6 +44,10 @@ type Conn struct {
 	fromReceived bool
 	recipients   []string
 	didAuth      bool
+
+	// closed is set by Close (bccguard patch): commands still in the read
+	// buffer are not handled after it.
+	closed bool
 }
 
 func newConn(c net.Conn, s *Server) *Conn {
@@ -160,6 +164,13 @@ func (c *Conn) Session() Session {
 	return c.session
 }
 
+// isClosed reports whether Close has been called (bccguard patch).
+func (c *Conn) isClosed() bool {
+	c.locker.Lock()
+	defer c.locker.Unlock()
+	return c.closed
+}
+
 func (c *Conn) setSession(session Session) {
 	c.locker.Lock()
 	defer c.locker.Unlock()
@@ -169,6 +180,7 @@ func (c *Conn) setSession(session Session) {
 func (c *Conn) Close() error {
 	c.locker.Lock()
 	defer c.locker.Unlock()
+	c.closed = true
 
 	if c.bdatPipe != nil {
 		c.bdatPipe.CloseWithError(ErrDataReset)

@@ -177,6 +177,13 @@ func (s *Server) handleConn(c *Conn) error {
 
 	for {
 		line, err := c.readLine()
+		if c.isClosed() {
+			// Closed by a command (QUIT, too many errors, a panic) or by
+			// the server: what a pipelining client sent after it may
+			// still be buffered, but there is no session left for it
+			// (bccguard patch).
+			return nil
+		}
 		if err == nil {
 			cmd, arg, err := parseCmd(line)
 			if err != nil {
