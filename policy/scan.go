@@ -154,7 +154,9 @@ func (s *Scanner) stream() {
 		sc.Message(pr)
 		s.res = resultOf(sc.Result())
 	}()
-	_, _ = pw.Write(*s.held)
+	if len(*s.held) > 0 {
+		_, _ = pw.Write(*s.held)
+	}
 	s.release()
 }
 
