@@ -126,9 +126,9 @@ func (s *Source) People() *mailhdr.People {
 // Cache keeps the sources of the few messages being delivered at a time,
 // so the copies of an exploded message share one read of it. It is bounded
 // in entries and in the memory its sources hold (Source.size, estimated);
-// the oldest entry goes first. A message's stored
-// bytes never change and its ID is never reused, so an entry is never
-// stale: at worst it outlives its message until evicted.
+// the oldest entry goes first. A message's stored bytes never change and
+// its ID is never reused, so an entry is never stale: at worst it outlives
+// its message until evicted.
 type Cache struct {
 	mu       sync.Mutex
 	max      int
