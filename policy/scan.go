@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/bccguard/bccguard/policy/content"
 )
@@ -79,8 +81,14 @@ type ScanOptions struct {
 // Scanner finds what a message contains as it streams past: the relay
 // tees every byte of the message (header block included) into it while
 // spooling, so there is no second pass over the spool. policy/content
-// reads the MIME tree and every format in it, in a goroutine fed through
-// an io.Pipe; memory is bounded by content.Limits, not by the message.
+// reads the MIME tree and every format in it; memory is bounded by
+// content.Limits, not by the message.
+//
+// A message of up to inlineMax bytes is held and scanned in Close, in the
+// caller's goroutine: for the common small message a goroutine fed
+// through an io.Pipe cost more (two context switches per Write) than the
+// scan. A larger one is scanned as it arrives, in a goroutine fed through
+// an io.Pipe, starting with what was held.
 //
 // Write never fails and never blocks once the reader has stopped
 // (finished, or gave up on malformed input): it is safe inside an
@@ -89,24 +97,55 @@ type ScanOptions struct {
 // called from one goroutine; Close must be called, also when the message
 // is abandoned, or the reader goroutine stays behind.
 type Scanner struct {
+	opts   content.Options
+	held   *[]byte // the message so far, until it outgrows inlineMax
 	pw     *io.PipeWriter
 	done   chan struct{}
 	closed bool
 	res    ScanResult
 }
 
+// inlineMax is the largest message Scanner holds to scan in Close.
+const inlineMax = 64 << 10
+
+// heldBuffers recycle the held messages. A buffer is emptied before it is
+// reused and only its new contents are read: nothing of one message
+// reaches another's scan.
+var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
 // NewScanner starts a Scanner.
 func NewScanner(o ScanOptions) *Scanner {
-	pr, pw := io.Pipe()
-	s := &Scanner{pw: pw, done: make(chan struct{})}
-	sc := content.New(content.Options{
+	s := &Scanner{done: make(chan struct{}), opts: content.Options{
 		Limits:      o.Limits,
 		PhoneRegion: o.PhoneRegion,
 		TempDir:     o.TempDir,
 		Watch:       o.Watch.content(),
 		MaxDistinct: o.maxDistinct,
 		OnAddress:   o.onAddress,
-	})
+	}}
+	s.held = heldBuffers.Get().(*[]byte)
+	*s.held = (*s.held)[:0]
+	return s
+}
+
+// release gives the held buffer back.
+func (s *Scanner) release() {
+	if s.held == nil {
+		return
+	}
+	if cap(*s.held) <= inlineMax {
+		*s.held = (*s.held)[:0]
+		heldBuffers.Put(s.held)
+	}
+	s.held = nil
+}
+
+// stream starts the scan in a goroutine, fed first what was held.
+func (s *Scanner) stream() {
+	pr, pw := io.Pipe()
+	s.pw = pw
+	// The scan's time bound starts with the scan.
+	sc := content.New(s.opts)
 	go func() {
 		defer close(s.done)
 		// Whatever happens, the reading end is closed when the scan
@@ -115,7 +154,10 @@ func NewScanner(o ScanOptions) *Scanner {
 		sc.Message(pr)
 		s.res = resultOf(sc.Result())
 	}()
-	return s
+	if len(*s.held) > 0 {
+		_, _ = pw.Write(*s.held)
+	}
+	s.release()
 }
 
 func newScanner(limit int, onAddr func([]byte)) *Scanner {
@@ -134,19 +176,36 @@ func resultOf(r content.Result) ScanResult {
 
 // Write feeds message bytes to the scan. It always reports success.
 func (s *Scanner) Write(p []byte) (int, error) {
-	if !s.closed {
-		// An error means the reader has stopped: the rest is discarded,
-		// which is fine, the counts are final.
-		_, _ = s.pw.Write(p)
+	if s.closed {
+		return len(p), nil
 	}
+	if s.pw == nil {
+		if len(*s.held)+len(p) <= inlineMax {
+			*s.held = append(*s.held, p...)
+			return len(p), nil
+		}
+		s.stream()
+	}
+	// An error means the reader has stopped: the rest is discarded,
+	// which is fine, the counts are final.
+	_, _ = s.pw.Write(p)
 	return len(p), nil
 }
 
-// Close ends the input and waits for the scan to finish.
+// Close ends the input and waits for the scan to finish; a message held
+// whole is scanned now.
 func (s *Scanner) Close() error {
 	if !s.closed {
 		s.closed = true
-		s.pw.Close()
+		if s.pw == nil {
+			sc := content.New(s.opts)
+			sc.Message(bytes.NewReader(*s.held))
+			s.res = resultOf(sc.Result())
+			s.release()
+			close(s.done)
+		} else {
+			s.pw.Close()
+		}
 	}
 	<-s.done
 	return nil

@@ -68,7 +68,21 @@ type People struct {
 // list's address, an ESP's unsubscribe address) and not a person here; nor
 // is an address at the originator's own domain, nor a List-* field's
 // mailto: target.
+//
+// The result is shared: asked again for the same envelope, People returns
+// the same *People, which callers must not change.
 func (r *Reading) People(sender string, envelope []string) *People {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l := r.last; l != nil && l.sender == sender && slices.Equal(l.envelope, envelope) {
+		return l.p
+	}
+	p := r.people(sender, envelope)
+	r.last = &peopleFor{sender: sender, envelope: slices.Clone(envelope), p: p}
+	return p
+}
+
+func (r *Reading) people(sender string, envelope []string) *People {
 	p := &People{r: r, index: map[string]int{}, own: map[string]bool{}, domain: map[string]bool{}}
 	ownAddr := func(a string) {
 		if a == "" {

@@ -1,5 +1,7 @@
 package mailhdr
 
+import "sync"
+
 // Entry is one field as Read reads it.
 type Entry struct {
 	Field
@@ -22,6 +24,19 @@ type Entry struct {
 type Reading struct {
 	Header
 	Entries []Entry // one per field of Header.Fields, in order
+
+	// last is the last People worked out, reused when asked again for
+	// the same envelope: the relay asks once for the body scan's watch
+	// list and once for the policy's counts of the same message.
+	mu   sync.Mutex
+	last *peopleFor
+}
+
+// peopleFor is a People and the envelope it was worked out for.
+type peopleFor struct {
+	sender   string
+	envelope []string
+	p        *People
 }
 
 // Read splits block (see Split) and reads every field.

@@ -30,7 +30,15 @@ func (r *recorder) Read(p []byte) (int, error) {
 		keep := max(0, windowSize-n)
 		r.window = append(r.window[:0], r.window[len(r.window)-keep:]...)
 	}
-	r.window = append(r.window, p[max(0, n-windowSize):n]...)
+	add := p[max(0, n-windowSize):n]
+	if need := len(r.window) + len(add); need > cap(r.window) {
+		// Grown by hand so that it never exceeds 2*windowSize and can be
+		// recycled (append would round it up).
+		w := make([]byte, len(r.window), min(2*windowSize, max(2*cap(r.window), need)))
+		copy(w, r.window)
+		r.window = w
+	}
+	r.window = append(r.window, add...)
 	r.pos += int64(n)
 	return n, err
 }

@@ -50,7 +50,7 @@ func (f *numberFinder) find(b []byte, t *tally) int {
 	n := 0
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if i > 0 && (isAlnum(b[i-1]) || b[i-1] >= 0x80) {
+		if i > 0 && wordByte[b[i-1]] {
 			continue // inside a word or number seen already
 		}
 		switch {
@@ -80,6 +80,15 @@ func (f *numberFinder) find(b []byte, t *tally) int {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// wordByte marks the bytes of a word or number (isAlnum, and every byte
+// of a UTF-8 sequence): find looks it up for every byte of the text.
+var wordByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = isAlnum(byte(c)) || c >= 0x80
+	}
+	return t
+}()
 
 // runEnd finds the end of a candidate run starting at b[i]: digits with
 // single separators (space, -, ., parentheses), ending on a digit.
@@ -190,7 +199,8 @@ func (f *numberFinder) number(run []byte, t *tally) bool {
 // most four digits separated by dots or hyphens, with a four-digit year
 // at one end, or dotted groups of at most three digits).
 func looksLikeDateOrVersion(run []byte) bool {
-	var groups []int
+	var buf [maxRun/2 + 1]int // a run holds at most this many groups
+	groups := buf[:0]
 	cur, seps, dots := 0, 0, 0
 	for _, c := range run {
 		switch {

@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/textproto"
 )
 
 // Bounds of the MIME walk.
@@ -132,8 +133,17 @@ func (s *Scan) Message(r io.Reader) {
 			s.t.end()
 		}
 	}()
-	rec := &recorder{r: &lineBreaker{r: r}, headerEnd: -1}
-	e, herr := message.ReadWithOptions(rec, &message.ReadOptions{MaxHeaderBytes: maxScanHeader})
+	wp := windowBuffers.Get().(*[]byte)
+	rec := &recorder{r: &lineBreaker{r: r}, headerEnd: -1, window: (*wp)[:0]}
+	defer func() {
+		if cap(rec.window) <= 2*windowSize {
+			*wp = rec.window[:0]
+		}
+		windowBuffers.Put(wp)
+	}()
+	br := getReader(nil)
+	defer putReader(br)
+	e, herr := readEntity(rec, br)
 	var err error
 	if e == nil {
 		err = fmt.Errorf("message header: %s", safeMIMEError(herr))
@@ -205,7 +215,8 @@ func (s *Scan) walk(e *message.Entity, depth int) error {
 		return s.walk(inner, depth+1)
 	}
 	cr := &countingReader{r: e.Body}
-	br := bufio.NewReaderSize(cr, 4096)
+	br := getReader(cr)
+	defer putReader(br)
 	head, _ := br.Peek(512)
 	typ := detect(mt, name, head)
 	if own {
@@ -243,6 +254,42 @@ func wholeUnscannable(p *Part) bool {
 func (s *Scan) unscannable(name, typ string, err error) {
 	reason, detail := reasonOf(err)
 	s.t.unscannable(Unscannable{Name: name, Type: typ, Reason: reason, Detail: detail})
+}
+
+// readEntity is message.ReadWithOptions with its header bound at
+// maxScanHeader, reading through br (reset to r) instead of a bufio.Reader
+// of its own, so that the caller can recycle it once the entity is read.
+func readEntity(r io.Reader, br *bufio.Reader) (*message.Entity, error) {
+	lr := &headerLimit{r: r, n: maxScanHeader}
+	br.Reset(lr)
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	lr.n = math.MaxInt64
+	return message.New(message.Header{Header: h}, br)
+}
+
+// headerLimit is go-message's limit on a header block: reads fail once n
+// bytes are read, until the header is in and n is lifted.
+type headerLimit struct {
+	r io.Reader
+	n int64
+}
+
+// errHeaderTooBig says what go-message says of a header over its bound.
+var errHeaderTooBig = errors.New("message: header exceeds maximum size")
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooBig
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // message scans a message file found inside a part (an .eml attachment,
@@ -320,8 +367,6 @@ func safeMIMEError(err error) string {
 	}
 	return safeDetail(err)
 }
-
-var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
 
 // charsetReader decodes the charsets mail uses (go-message's table).
 var charsetReader = charset.Reader

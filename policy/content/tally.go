@@ -23,7 +23,9 @@ type hashSet struct {
 	part      int // distinct values of the current part
 }
 
-func newHashSet(limit int) hashSet { return hashSet{seen: map[uint64]uint32{}, limit: limit} }
+// newHashSet makes an empty set; its map is made on the first add, as
+// most messages have no finding of most kinds.
+func newHashSet(limit int) hashSet { return hashSet{limit: limit} }
 
 // add reports whether h is new to the message and whether it is new to
 // part; a full set takes nothing more.
@@ -39,6 +41,9 @@ func (s *hashSet) add(h uint64, part uint32) (newToMessage, newToPart bool) {
 	if len(s.seen) >= s.limit {
 		s.truncated = true
 		return false, false
+	}
+	if s.seen == nil {
+		s.seen = map[uint64]uint32{}
 	}
 	s.seen[h] = part
 	s.part++

@@ -46,7 +46,7 @@ type watcher struct {
 
 func newWatcher(w Watch) *watcher {
 	x := &watcher{byKey: map[string][]int{}, key: w.Key, names: map[uint64][]int{},
-		last: map[string]bool{}, seed: maphash.MakeSeed(), byAddr: map[int]bool{}, byName: map[int]bool{}}
+		last: map[string]bool{}, seed: maphash.MakeSeed()} // byAddr and byName are made when a recipient is found
 	if x.key == nil {
 		x.key = strings.ToLower
 	}
@@ -133,6 +133,9 @@ func (x *watcher) address(a []byte) {
 		return
 	}
 	for _, i := range x.byKey[x.key(string(a))] {
+		if x.byAddr == nil {
+			x.byAddr = map[int]bool{}
+		}
 		x.byAddr[i] = true
 	}
 }
@@ -212,6 +215,9 @@ func (x *watcher) endWord() {
 			x.joined = append(x.joined, ww...)
 		}
 		for _, i := range x.names[maphash.Bytes(x.seed, x.joined)] {
+			if x.byName == nil {
+				x.byName = map[int]bool{}
+			}
 			x.byName[i] = true
 		}
 	}

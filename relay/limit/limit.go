@@ -74,13 +74,16 @@ type Limiter struct {
 type rule struct {
 	config.RateLimit
 	window time.Duration
-	hold   bool // action quarantine
+	hold   bool   // action quarantine
+	prefix string // "limit:NAME/", the start of its scopes' names
 }
 
 // key is the value of the rule's key for c and sender domain d, after a
 // letter for its kind ("u" user, "d" domain, "n" network, "l" listener);
 // ok is false when the rule does not apply (a user limit and no AUTH).
-func (r *rule) key(c Client, domain string) (kind, value string, ok bool) {
+// nets keeps the networks named so far for c, so that rules keyed by the
+// same prefix length name it once.
+func (r *rule) key(c Client, domain string, nets *[]netValue) (kind, value string, ok bool) {
 	switch r.Key {
 	case config.RateKeyUser:
 		return "u", c.User, c.User != ""
@@ -92,15 +95,31 @@ func (r *rule) key(c Client, domain string) (kind, value string, ok bool) {
 		if ip.Is4() {
 			bits = r.IPv4Prefix
 		}
-		p, err := ip.Prefix(bits)
-		if err != nil {
-			return "n", ip.String(), ip.IsValid()
+		for _, n := range *nets {
+			if n.bits == bits {
+				return "n", n.value, n.ok
+			}
 		}
-		return "n", p.String(), true
+		nv := netValue{bits: bits, ok: true}
+		if p, err := ip.Prefix(bits); err == nil {
+			nv.value = p.String()
+		} else {
+			nv.value, nv.ok = ip.String(), ip.IsValid()
+		}
+		*nets = append(*nets, nv)
+		return "n", nv.value, nv.ok
 	case config.RateKeyListener:
 		return "l", c.Listener, true
 	}
 	return "", "", false
+}
+
+// netValue is a client network as a limit keyed by prefix length bits
+// names it.
+type netValue struct {
+	bits  int
+	value string
+	ok    bool
 }
 
 // New builds a Limiter and registers its metric.
@@ -125,7 +144,8 @@ func New(o Options) (*Limiter, error) {
 		return nil, fmt.Errorf("limit: register metrics: %w", err)
 	}
 	for _, c := range o.Limits {
-		l.rules = append(l.rules, rule{RateLimit: c, window: c.Per.D(), hold: c.Action == config.RateActionQuarantine})
+		l.rules = append(l.rules, rule{RateLimit: c, window: c.Per.D(), hold: c.Action == config.RateActionQuarantine,
+			prefix: "limit:" + c.Name + "/"})
 		l.limited.WithLabelValues(c.Name, c.Action) // at 0 from the start
 	}
 	return l, nil
@@ -200,30 +220,72 @@ type Tx struct {
 	l      *Limiter
 	c      Client
 	domain string
-	// scopes are the count names of the rules, "" where a rule does not
-	// apply; made once for MAIL FROM and every RCPT TO.
-	scopes []string
-	taken  []taken
-	hold   *Exceeded
-	done   bool
+	// checks are what MAIL FROM ([0]) and each RCPT TO ([1]) take, made
+	// once per transaction (prepare): every recipient takes the same.
+	checks   [2]check
+	prepared bool
+	taken    []taken
+	hold     *Exceeded
+	done     bool
 }
 
-// scope is the name of rule i's count for this transaction ("" if the
-// rule does not apply to it).
-func (tx *Tx) scope(i int) string {
-	if tx.scopes == nil {
-		tx.scopes = make([]string, len(tx.l.rules))
-		for j := range tx.l.rules {
-			r := &tx.l.rules[j]
-			if kind, v, ok := r.key(tx.c, tx.domain); ok {
-				tx.scopes[j] = "limit:" + r.Name + "/" + kind + ":" + v
-			}
+// check is the requests of one kind of take (a message or a recipient)
+// and the rules they come from, in the same order.
+type check struct {
+	reqs  []store.RateRequest
+	rules []*rule
+}
+
+// prepare makes the transaction's checks: for a message, then for a
+// recipient, a request per rule that counts it and applies to tx. A rule
+// counting both names the same scope in both.
+func (tx *Tx) prepare() {
+	tx.prepared = true
+	l := tx.l
+	n := len(l.rules)
+	reqs := make([]store.RateRequest, 0, 2*n)
+	rules := make([]*rule, 0, 2*n)
+	scopes := make([]string, n)
+	var nets []netValue // a client network's name, once per prefix length
+	for i := range l.rules {
+		r := &l.rules[i]
+		if r.Messages == 0 && r.Recipients == 0 {
+			continue
+		}
+		kind, v, ok := r.key(tx.c, tx.domain, &nets)
+		if ok {
+			scopes[i] = r.prefix + kind + ":" + v
 		}
 	}
-	return tx.scopes[i]
+	for k, rcpt := range []bool{false, true} {
+		from := len(reqs)
+		for i := range l.rules {
+			r := &l.rules[i]
+			bound := r.Messages
+			if rcpt {
+				bound = r.Recipients
+			}
+			if bound == 0 || scopes[i] == "" {
+				continue
+			}
+			q := store.RateRequest{Scope: scopes[i], Window: r.window}
+			if rcpt {
+				q.Recipients = 1
+			} else {
+				q.Messages = 1
+			}
+			if !r.hold { // a quarantine limit never refuses: it counts, then holds
+				q.MaxMessages, q.MaxRecipients = r.Messages, r.Recipients
+			}
+			reqs = append(reqs, q)
+			rules = append(rules, r)
+		}
+		tx.checks[k] = check{reqs: reqs[from:len(reqs):len(reqs)], rules: rules[from:len(rules):len(rules)]}
+	}
 }
 
-// taken is one TakeRate to give back if the transaction fails.
+// taken is one TakeRate to give back if the transaction fails. Its
+// requests are shared with the transaction's checks and never changed.
 type taken struct {
 	at   time.Time
 	reqs []store.RateRequest
@@ -251,29 +313,14 @@ func (tx *Tx) Hold() *Exceeded {
 // limits that count it.
 func (tx *Tx) take(ctx context.Context, rcpt bool) error {
 	l := tx.l
-	reqs := make([]store.RateRequest, 0, len(l.rules))
-	rules := make([]*rule, 0, len(l.rules))
-	for i := range l.rules {
-		r := &l.rules[i]
-		bound := r.Messages
-		if rcpt {
-			bound = r.Recipients
-		}
-		if bound == 0 || tx.scope(i) == "" {
-			continue
-		}
-		q := store.RateRequest{Scope: tx.scope(i), Window: r.window}
-		if rcpt {
-			q.Recipients = 1
-		} else {
-			q.Messages = 1
-		}
-		if !r.hold { // a quarantine limit never refuses: it counts, then holds
-			q.MaxMessages, q.MaxRecipients = r.Messages, r.Recipients
-		}
-		reqs = append(reqs, q)
-		rules = append(rules, r)
+	if !tx.prepared {
+		tx.prepare()
 	}
+	chk := &tx.checks[0]
+	if rcpt {
+		chk = &tx.checks[1]
+	}
+	reqs, rules := chk.reqs, chk.rules
 	if len(reqs) == 0 {
 		return nil
 	}

@@ -18,6 +18,17 @@ import (
 // stays flat whatever the message size.
 const sourceBodyMax = 256 << 10
 
+// headerCost and rcptCost estimate what a Source holds: per byte of its
+// header block (the block, its reading: fields split and decoded, address
+// lists parsed) and per envelope recipient (a person of People, worked
+// out on first use). TestSourceCost measures them. Counting the block's
+// bytes alone let the cache hold several times its budget: the sources
+// of the last explodes stayed resident through whatever came next.
+const (
+	headerCost = 12
+	rcptCost   = 256
+)
+
 // Source is a stored message as its copies are rendered from it: the
 // header read once (bccguard's own Received: apart from the original), the
 // body in memory when it is small, and whom the header shows worked out
@@ -28,7 +39,8 @@ type Source struct {
 	own  []byte           // bccguard's Received:, written first
 	hdr  *mailhdr.Reading // the original header block as received
 	body []byte           // nil: streamed from st
-	size int              // bytes held (for the cache's budget)
+	raw  int              // bytes read from the store
+	size int              // memory held, estimated (headerCost), for the cache's budget
 
 	peopleOnce sync.Once
 	people     *mailhdr.People
@@ -56,6 +68,7 @@ func Load(ctx context.Context, st store.Store, msg store.Message) (*Source, erro
 			return nil, fmt.Errorf("stored message %s is %d bytes, its record says %d", msg.ID, msg.HeaderLen+int64(len(b)), msg.Size)
 		}
 		src.body = b
+		src.raw += len(b)
 		src.size += len(b)
 	}
 	return src, nil
@@ -70,7 +83,8 @@ func ReadSource(r io.Reader, msg store.Message) (*Source, error) {
 		return nil, fmt.Errorf("read stored header: %w", err)
 	}
 	own, orig := SplitStored(head)
-	return &Source{msg: msg, own: own, hdr: mailhdr.Read(orig), size: len(head)}, nil
+	size := headerCost*len(head) + rcptCost*len(msg.Envelope.Recipients)
+	return &Source{msg: msg, own: own, hdr: mailhdr.Read(orig), raw: len(head), size: size}, nil
 }
 
 // Message is the stored message's record.
@@ -111,9 +125,10 @@ func (s *Source) People() *mailhdr.People {
 
 // Cache keeps the sources of the few messages being delivered at a time,
 // so the copies of an exploded message share one read of it. It is bounded
-// in entries and bytes; the oldest entry goes first. A message's stored
-// bytes never change and its ID is never reused, so an entry is never
-// stale: at worst it outlives its message until evicted.
+// in entries and in the memory its sources hold (Source.size, estimated);
+// the oldest entry goes first. A message's stored bytes never change and
+// its ID is never reused, so an entry is never stale: at worst it outlives
+// its message until evicted.
 type Cache struct {
 	mu       sync.Mutex
 	max      int
@@ -142,8 +157,11 @@ func (c *Cache) Get(ctx context.Context, st store.Store, msg store.Message) (*So
 	if err != nil {
 		return nil, err
 	}
-	if src.size > c.maxBytes/4 {
-		return src, nil // too big to be worth a quarter of the budget
+	if src.raw > c.maxBytes/4 || src.size > c.maxBytes {
+		// Too big to be worth a quarter of the budget, or holding more
+		// than all of it once read (a header of thousands of recipients
+		// still fits: its copies would each read it again).
+		return src, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

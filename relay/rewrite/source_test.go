@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -120,5 +121,40 @@ func TestSourceCache(t *testing.T) {
 	}
 	if _, err := small.Get(context.Background(), st, store.Message{ID: "missing", HeaderLen: 1, Size: 2}); err == nil {
 		t.Error("a missing message loaded")
+	}
+}
+
+// A Source's size, what the cache budgets it at, covers the memory it
+// holds once whom it shows is worked out.
+func TestSourceCost(t *testing.T) {
+	for _, name := range []string{"survey.eml", "bench"} {
+		raw, hl := loadEML(t, "survey.eml")
+		if name == "bench" {
+			raw, hl = benchMessage(64 << 10)
+		}
+		msg := store.Message{ID: "M1", HeaderLen: int64(hl), Size: int64(len(raw))}
+		for i := range 100 {
+			msg.Envelope.Recipients = append(msg.Envelope.Recipients, store.Recipient{Addr: fmt.Sprintf("customer%03d@example.net", i)})
+		}
+		const n = 20
+		keep := make([]*Source, 0, n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			src, err := ReadSource(bytes.NewReader(raw), msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.People()
+			keep = append(keep, src)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held := int(after.HeapAlloc-before.HeapAlloc) / n
+		t.Logf("%s: header %d bytes, held %d bytes per source (%.1f×), counted %d", name, hl, held, float64(held)/float64(hl), keep[0].size)
+		if keep[0].size < held {
+			t.Errorf("%s: a source is counted as %d bytes but holds %d", name, keep[0].size, held)
+		}
 	}
 }

@@ -108,8 +108,33 @@ func For(rw store.Rewrite, name string, role mailhdr.Role) Edit {
 	case store.RewriteBcc:
 		col = 2
 	}
-	if e, ok := edits[strings.ToLower(name)]; ok && name != "" {
+	if e, ok := lookup(name); ok && name != "" {
 		return e[col]
 	}
 	return defaults[role][col]
+}
+
+// lookup finds name's row in the table, ignoring case. It is asked for
+// every field of every copy: an ASCII name is lowered on the stack (a map
+// lookup of string(b) does not allocate), others by strings.ToLower.
+func lookup(name string) ([3]Edit, bool) {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		e, ok := edits[strings.ToLower(name)]
+		return e, ok
+	}
+	b := buf[:len(name)]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 0x80:
+			e, ok := edits[strings.ToLower(name)]
+			return e, ok
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	e, ok := edits[string(b)]
+	return e, ok
 }

@@ -214,8 +214,12 @@ func (s *Store) TakeRate(ctx context.Context, now time.Time, reqs []store.RateRe
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.sweep(now)
-	scopes := make([]*rateScope, len(reqs))
-	for i, q := range reqs {
+	var small [16]*rateScope // a transaction's limits fit: no allocation
+	scopes := small[:0]
+	if len(reqs) > len(small) {
+		scopes = make([]*rateScope, 0, len(reqs))
+	}
+	for _, q := range reqs {
 		key := rateKey{q.Scope, q.Window}
 		rs := rc.scopes[key]
 		if rs == nil { // left empty if nothing is added: the sweep drops it
@@ -223,7 +227,8 @@ func (s *Store) TakeRate(ctx context.Context, now time.Time, reqs []store.RateRe
 			rc.scopes[key] = rs
 		}
 		rs.trim(store.RateSlot(now, q.Window))
-		scopes[i] = rs
+		scopes = append(scopes, rs)
+		i := len(scopes) - 1
 		c := rs.sum()
 		res.Counts[i] = c
 		if q.MaxMessages > 0 && c.Messages+q.Messages > q.MaxMessages ||
