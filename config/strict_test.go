@@ -96,7 +96,7 @@ func TestStrictErrors(t *testing.T) {
 
 // What Strict accepts decodes as before: merge keys, anchors, nulls.
 func TestStrictAccepts(t *testing.T) {
-	c, err := Parse("t.yaml", []byte(`
+	_, err := Parse("t.yaml", []byte(`
 defaults: &limits
   max_recipients: 10
 listeners:
@@ -111,7 +111,7 @@ log: ~
 	if err == nil {
 		t.Fatal("the unknown top-level key defaults: was accepted")
 	}
-	c, err = Parse("t.yaml", []byte(`
+	c, err := Parse("t.yaml", []byte(`
 listeners:
   - &a
     name: a

@@ -171,7 +171,7 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	if _, err := notify.New(notify.Options{Config: cfg, Store: st, Logger: log, Registerer: rec}); err != nil {
 		t.Fatal(err)
 	}
-	admin.NewGuard(admin.GuardOptions{Registerer: rec}) // cmd/bccguard wires one for the admin listener
+	admin.NewGuard(admin.GuardOptions{Registerer: rec})   // cmd/bccguard wires one for the admin listener
 	names := map[string]bool{"bccguard_build_info": true} // cmd/bccguard
 	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
 	for _, c := range rec.cs {

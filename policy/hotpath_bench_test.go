@@ -39,7 +39,7 @@ func BenchmarkSmallMessagePath(b *testing.B) {
 		s.Close()
 		in.Size = int64(len(msg))
 		in.Body = s.Result()
-		if d := p.Evaluate(context.Background(), in); d.Effective() != Pass {
+		if d, _ := p.Evaluate(context.Background(), in); d.Effective() != Pass {
 			b.Fatal(d)
 		}
 	}

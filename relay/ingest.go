@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/config"
-	"github.com/bccguard/bccguard/internal/lineend"
 	"github.com/bccguard/bccguard/internal/mailhdr"
 	"github.com/bccguard/bccguard/policy"
 	"github.com/bccguard/bccguard/relay/rewrite"
@@ -29,7 +28,7 @@ func (srv *Server) ingest(ctx context.Context, s *session, r io.Reader, lim conf
 		return "", policy.Decision{}, fmt.Errorf("spool: %w", err)
 	}
 
-	content := newContentReader(r, lineend.Mode(s.lst.cfg.BareNewlines), lim.MaxLineLength)
+	content := newContentReader(r, s.lst.cfg.BareNewlines, lim.MaxLineLength)
 	defer content.release()
 	head, err := content.header(int(lim.MaxHeaderSize))
 	if err != nil {
