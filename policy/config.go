@@ -83,7 +83,7 @@ func (l *loader) policy(n *yaml.Node) *Policy {
 	f := l.Fields(n, "policy", "mode", "internal_domains", "consumer_domains", "rules", "default_action",
 		"on_parse_error", "on_unsafe_copy", "content", "tests")
 	p := &Policy{file: l.File, defaultAction: Pass, onParseError: Quarantine, onUnsafeCopy: UnsafeQuarantine,
-		consumer: newDomainMatcher(consumerDomains)}
+		consumer: newDomainMatcher(consumerDomains), notPhones: content.NewNotPhones(content.DefaultNotPhones)}
 	if f == nil {
 		return p
 	}

@@ -29,7 +29,7 @@ func (p *Policy) ScanOptions() ScanOptions {
 	if region == "" {
 		region = DefaultPhoneRegion
 	}
-	return ScanOptions{Limits: p.content.limits.WithDefaults(), PhoneRegion: region}
+	return ScanOptions{Limits: p.content.limits.WithDefaults(), PhoneRegion: region, NotPhones: p.notPhones}
 }
 
 // contentSection decodes

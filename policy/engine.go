@@ -11,6 +11,8 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/ext"
+
+	"github.com/bccguard/bccguard/policy/content"
 )
 
 // Limits on evaluating conditions. A condition is written by an admin, but
@@ -39,6 +41,7 @@ type Policy struct {
 	onParseError  Action
 	onUnsafeCopy  UnsafeCopy
 	content       contentSettings
+	notPhones     *content.NotPhones // shared by this policy's scans
 	tests         []TestCase
 	timeout       time.Duration // EvalTimeout; tests under -race need more
 }

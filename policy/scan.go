@@ -70,9 +70,11 @@ type ScanOptions struct {
 	// TempDir is where a ZIP-based attachment is copied for reading
 	// (the data directory); "" uses the system's.
 	TempDir string
-	// Limits and PhoneRegion come from the policy (Policy.ScanOptions).
+	// Limits, PhoneRegion and NotPhones come from the policy
+	// (Policy.ScanOptions).
 	Limits      content.Limits
 	PhoneRegion string
+	NotPhones   *content.NotPhones
 
 	maxDistinct int          // tests
 	onAddress   func([]byte) // tests
@@ -118,6 +120,7 @@ func NewScanner(o ScanOptions) *Scanner {
 	s := &Scanner{done: make(chan struct{}), opts: content.Options{
 		Limits:      o.Limits,
 		PhoneRegion: o.PhoneRegion,
+		NotPhones:   o.NotPhones,
 		TempDir:     o.TempDir,
 		Watch:       o.Watch.content(),
 		MaxDistinct: o.maxDistinct,

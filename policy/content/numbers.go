@@ -33,6 +33,8 @@ type numberFinder struct {
 	// every signature and footer) recurs.
 	checked map[uint64]phoneCheck
 	seed    maphash.Seed
+	// notPhones is shared by the messages of one policy (may be nil).
+	notPhones *NotPhones
 }
 
 // phoneCheck is a remembered candidate: not a phone, or its E.164 form
@@ -183,7 +185,14 @@ func (f *numberFinder) number(run []byte, t *tally) bool {
 	h := maphash.Bytes(f.seed, run)
 	c, seen := f.checked[h]
 	if !seen {
-		c = f.check(run)
+		if f.notPhones != nil && f.notPhones.has(f.region, run) {
+			c = phoneCheck{}
+		} else {
+			c = f.check(run)
+			if !c.valid && f.notPhones != nil {
+				f.notPhones.add(f.region, run)
+			}
+		}
 		if len(f.checked) < maxChecked {
 			f.checked[h] = c
 		}

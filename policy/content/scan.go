@@ -47,6 +47,9 @@ type Options struct {
 	MaxDistinct int
 	// Now is the clock of the time bound (time.Now if nil).
 	Now func() time.Time
+	// NotPhones, shared by the scans of one policy, remembers the digit
+	// runs found not to be phone numbers (nil: each scan parses its own).
+	NotPhones *NotPhones
 	// OnAddress sees each distinct address as it is first counted,
 	// lowercased. For tests.
 	OnAddress func([]byte)
@@ -78,6 +81,7 @@ func New(o Options) *Scan {
 	s := &Scan{opts: o, watch: w, t: newTally(o.MaxDistinct, w), budget: newBudget(o.Limits, o.Now)}
 	s.t.onEmail = o.OnAddress
 	s.nums.region = strings.ToUpper(o.PhoneRegion)
+	s.nums.notPhones = o.NotPhones
 	return s
 }
 
