@@ -45,9 +45,12 @@ type List struct {
 // unqualified addresses ("To: baz"). It never fails; what it could not read
 // sets Clean to false.
 func ParseList(body string) List {
-	toks, ok := lex(body)
+	buf := tokenBufs.Get().(*[]token)
+	toks, ok := lex(body, (*buf)[:0])
 	p := &listParser{toks: toks, list: List{Clean: ok}}
 	p.parse()
+	*buf = toks
+	putTokens(buf)
 	return p.list
 }
 
