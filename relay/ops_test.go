@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bccguard/bccguard/internal/smtptest"
+	"github.com/bccguard/bccguard/tests/harness"
 )
 
 // TestMetricsLintAndNoAddresses relays and explodes a mailing, then checks
@@ -24,13 +25,13 @@ func TestMetricsLintAndNoAddresses(t *testing.T) {
 	rcpts := []string{"ann@customers.example", "ben@customers.example", "cy@customers.example"}
 	sendTestMail(t, r.srv.Addrs()["smtp"].String(), "crm@brand.example", rcpts)
 	sink.WaitUntil(t, 20*time.Second, "3 deliveries", func(ms []*smtptest.Message) bool { return len(ms) == 3 })
-	waitFor(t, "the delivery metrics", func() bool {
+	harness.Eventually(t, waitTimeout, "the delivery metrics", func() bool {
 		v, _ := metricValue(t, r.reg, "bccguard_deliveries_total", map[string]string{"result": "delivered"})
 		return v == 3
 	})
 	// Outcomes are committed after the upstream's 250, in the background:
 	// wait until the queue has recorded them.
-	waitFor(t, "the queue to empty", func() bool {
+	harness.Eventually(t, waitTimeout, "the queue to empty", func() bool {
 		v, _ := metricValue(t, r.reg, "bccguard_queue_deliveries", map[string]string{"state": "queued"})
 		return v == 0
 	})
@@ -108,9 +109,9 @@ func TestSessionsActive(t *testing.T) {
 		v, _ := metricValue(t, r.reg, "bccguard_sessions_active", map[string]string{"listener": "smtp"})
 		return v
 	}
-	waitFor(t, "one active session", func() bool { return active() == 1 })
+	harness.Eventually(t, waitTimeout, "one active session", func() bool { return active() == 1 })
 	_ = c.Quit()
-	waitFor(t, "no active session", func() bool { return active() == 0 })
+	harness.Eventually(t, waitTimeout, "no active session", func() bool { return active() == 0 })
 }
 
 // TestPolicyReloadMetrics: a refused reload is counted and leaves the hash
@@ -172,7 +173,7 @@ func TestReadinessChecks(t *testing.T) {
 	if err := r.srv.ListenersReady(ctx); err != nil {
 		t.Errorf("ListenersReady: %v", err)
 	}
-	waitFor(t, "the upstream probe", func() bool { return strings.HasPrefix(r.srv.UpstreamStatus(ctx), "down since") })
+	harness.Eventually(t, waitTimeout, "the upstream probe", func() bool { return strings.HasPrefix(r.srv.UpstreamStatus(ctx), "down since") })
 	if v, _ := metricValue(t, r.reg, "bccguard_upstream_up", nil); v != 0 {
 		t.Errorf("bccguard_upstream_up = %v with nothing listening", v)
 	}
@@ -181,7 +182,7 @@ func TestReadinessChecks(t *testing.T) {
 			_ = l.ln.Close()
 		}
 	}
-	waitFor(t, "the listener to be seen down", func() bool {
+	harness.Eventually(t, waitTimeout, "the listener to be seen down", func() bool {
 		err := r.srv.ListenersReady(ctx)
 		return err != nil && strings.Contains(err.Error(), "submission")
 	})
@@ -190,7 +191,7 @@ func TestReadinessChecks(t *testing.T) {
 func TestUpstreamProbeUp(t *testing.T) {
 	sink := smtptest.NewSink(t)
 	r := startTestRelay(t, sink.Addr(), nil)
-	waitFor(t, "the upstream probe", func() bool { return strings.HasPrefix(r.srv.UpstreamStatus(context.Background()), "up since") })
+	harness.Eventually(t, waitTimeout, "the upstream probe", func() bool { return strings.HasPrefix(r.srv.UpstreamStatus(context.Background()), "up since") })
 	if v, _ := metricValue(t, r.reg, "bccguard_upstream_up", nil); v != 1 {
 		t.Errorf("bccguard_upstream_up = %v", v)
 	}
@@ -203,7 +204,7 @@ func TestUpstreamReplyRedacted(t *testing.T) {
 	sink.RejectRcpt("gone@customers.example", smtptest.SMTPErr(550, "5.1.1", "<gone@customers.example>: Recipient address rejected: User unknown"))
 	r := startTestRelay(t, sink.Addr(), []byte("0123456789abcdef0123456789abcdef"))
 	sendTestMail(t, r.srv.Addrs()["smtp"].String(), "crm@brand.example", []string{"gone@customers.example"})
-	waitFor(t, "the bounce to be logged", func() bool { return strings.Contains(r.logs.String(), "Recipient address rejected") })
+	harness.Eventually(t, waitTimeout, "the bounce to be logged", func() bool { return strings.Contains(r.logs.String(), "Recipient address rejected") })
 	if logs := r.logs.String(); strings.Contains(logs, "@customers.example") || strings.Contains(logs, "crm@brand.example") {
 		t.Errorf("an address reached the log:\n%s", logs)
 	}

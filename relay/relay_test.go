@@ -113,16 +113,9 @@ func sendTestMail(t *testing.T, addr, from string, to []string) {
 	_ = c.Quit()
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitTimeout bounds harness.Eventually in these tests: they wait for a
+// state, never for an amount of time.
+const waitTimeout = 20 * time.Second
 
 // metricValue sums the samples of name whose labels include want.
 func metricValue(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) (float64, bool) {

@@ -26,6 +26,7 @@ import (
 	"github.com/bccguard/bccguard/relay/notify"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
+	"github.com/bccguard/bccguard/tests/harness"
 )
 
 var ctx = context.Background()
@@ -294,16 +295,8 @@ func (r *receiver) got() ([][]byte, []string, int) {
 	return append([][]byte(nil), r.bodies...), append([]string(nil), r.ids...), r.tries
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitTimeout bounds harness.Eventually in these tests.
+const waitTimeout = 20 * time.Second
 
 func schema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
@@ -392,8 +385,8 @@ notify:
     - {name: siem, type: webhook, url: "`+rcv.srv.URL+`", secret_file: "`+secretFile(t)+`"}
 `, nil)
 	id := e.commitHold(t, heldMessage("", "news@brand.example"), notify.HeaderInfo{Subject: "=?utf-8?q?not_decoded_here?= Été"})
-	eventually(t, "the event to arrive", func() bool { b, _, _ := rcv.got(); return len(b) == 1 })
-	eventually(t, "the outcome to be recorded", func() bool {
+	harness.Eventually(t, waitTimeout, "the event to arrive", func() bool { b, _, _ := rcv.got(); return len(b) == 1 })
+	harness.Eventually(t, waitTimeout, "the outcome to be recorded", func() bool {
 		ns := e.outbox(t)
 		return len(ns) == 1 && ns[0].State == store.NotificationSent
 	})
@@ -463,7 +456,7 @@ notify:
     - {name: siem, type: webhook, url: "`+rcv.srv.URL+`", secret_file: "`+secretFile(t)+`"}
 `, nil)
 	e.commitHold(t, heldMessage("", "news@brand.example"), notify.HeaderInfo{})
-	eventually(t, "the notification to be given up", func() bool {
+	harness.Eventually(t, waitTimeout, "the notification to be given up", func() bool {
 		ns := e.outbox(t)
 		return len(ns) == 1 && ns[0].State == store.NotificationFailed
 	})
@@ -492,7 +485,7 @@ notify:
 	m := heldMessage("", "news@brand.example")
 	m.Quarantine.NotifySender = true
 	e.commitHold(t, m, notify.HeaderInfo{Subject: "Spring sale", Date: "Mon, 2 Mar 2026 10:00:00 +0100", MessageID: "<m1@brand.example>"})
-	eventually(t, "both notifications to be sent", func() bool {
+	harness.Eventually(t, waitTimeout, "both notifications to be sent", func() bool {
 		ns := e.outbox(t)
 		return len(ns) == 2 && ns[0].State == store.NotificationSent && ns[1].State == store.NotificationSent
 	})
@@ -570,7 +563,7 @@ notify:
     - {name: chat, type: webhook, format: text, url: "`+srv.URL+`"}
 `, nil)
 	id := e.commitHold(t, heldMessage("", "news@brand.example"), notify.HeaderInfo{Subject: "Spring sale"})
-	eventually(t, "the chat message", func() bool { mu.Lock(); defer mu.Unlock(); return body != nil })
+	harness.Eventually(t, waitTimeout, "the chat message", func() bool { mu.Lock(); defer mu.Unlock(); return body != nil })
 	var msg map[string]string
 	if err := json.Unmarshal(body, &msg); err != nil || len(msg) != 1 {
 		t.Fatalf("body %s: %v", body, err)
@@ -608,7 +601,7 @@ notify:
   channels:
     - {name: daily, type: webhook, url: "`+rcv.srv.URL+`", secret_file: "`+secretFile(t)+`", events: [], digest: hourly}
 `, source)
-	eventually(t, "the digest", func() bool { b, _, _ := rcv.got(); return len(b) == 1 })
+	harness.Eventually(t, waitTimeout, "the digest", func() bool { b, _, _ := rcv.got(); return len(b) == 1 })
 	bodies, _, _ := rcv.got()
 	validate(t, schema(t), bodies[0])
 	var ev notify.Event
@@ -629,7 +622,7 @@ notify:
 		t.Fatal(err)
 	}
 	svc2.Start(ctx)
-	eventually(t, "the second service to look", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 2 })
+	harness.Eventually(t, waitTimeout, "the second service to look", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 2 })
 	svc2.Stop()
 	if ns := e.outbox(t); len(ns) != 1 {
 		t.Fatalf("%d digests in the outbox for one period, want 1", len(ns))
