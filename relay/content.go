@@ -40,9 +40,9 @@ func (s *Server) scanOptions(in *policy.Input) policy.ScanOptions {
 	s.policyMu.RLock()
 	p := s.policy
 	s.policyMu.RUnlock()
-	var o policy.ScanOptions
-	if c, ok := p.(interface{ ScanOptions() policy.ScanOptions }); ok {
-		o = c.ScanOptions()
+	var o policy.ScanOptions // no policy (Options.Policy nil): the defaults
+	if p != nil {
+		o = p.ScanOptions()
 	}
 	o.Watch = policy.WatchFor(in)
 	in.Watch = o.Watch

@@ -68,9 +68,7 @@ func headerInfo(hdr *mailhdr.Reading) notify.HeaderInfo {
 // senderNoticeOf sets whether the rule that held the message tells its
 // sender, and with which template, from the policy that decided.
 func senderNoticeOf(pol Evaluator, q *store.Quarantine) {
-	if p, ok := pol.(interface {
-		SenderNotice(rule string) (string, bool)
-	}); ok {
-		q.SenderNotice, q.NotifySender = p.SenderNotice(q.Rule)
+	if pol != nil {
+		q.SenderNotice, q.NotifySender = pol.SenderNotice(q.Rule)
 	}
 }

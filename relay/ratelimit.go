@@ -79,8 +79,7 @@ func (srv *Server) policyUsesCounts() bool {
 	srv.policyMu.RLock()
 	p := srv.policy
 	srv.policyMu.RUnlock()
-	u, ok := p.(interface{ UsesClientCounts() bool })
-	return ok && u.UsesClientCounts()
+	return p != nil && p.UsesClientCounts()
 }
 
 // rateLimitHold turns the decision into a hold with rule rate-limit:NAME

@@ -39,6 +39,14 @@ type Authenticator interface {
 // Evaluator is the policy as the relay sees it.
 type Evaluator interface {
 	Evaluate(ctx context.Context, in *policy.Input) (policy.Decision, policy.Figures)
+	// ScanOptions are the content scan's settings (limits, phone region).
+	ScanOptions() policy.ScanOptions
+	// UsesClientCounts says whether a rule reads the client's counts, so
+	// that ingest asks the store for them only then.
+	UsesClientCounts() bool
+	// SenderNotice is whether the rule tells the sender of a held message,
+	// and with which template.
+	SenderNotice(rule string) (string, bool)
 }
 
 // Options are what main wires into a Server.
