@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -117,6 +118,17 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 			n++
 			continue
 		}
+		if r.state == stateData {
+			// bccguard patch: in the middle of a line only a CR can change
+			// the state, so the run of bytes before the next CR is copied
+			// from the buffer at once instead of byte by byte (the byte
+			// loop cost a 10 MiB message more CPU than everything else
+			// bccguard does with it but the content scan).
+			if k := r.copyRun(b[n:]); k > 0 {
+				n += k
+				continue
+			}
+		}
 		var c byte
 		c, err = r.r.ReadByte()
 		if err != nil {
@@ -183,4 +195,21 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		r.n -= int64(n)
 	}
 	return
+}
+
+// copyRun copies into b the buffered bytes up to the next CR (exclusive) and
+// returns how many it copied; 0 when nothing is buffered or a CR comes first,
+// in which case the byte loop goes on. (bccguard patch, see PATCHES.md.)
+func (r *dataReader) copyRun(b []byte) int {
+	k := r.r.Buffered()
+	if k > len(b) {
+		k = len(b)
+	}
+	buf, _ := r.r.Peek(k)
+	if i := bytes.IndexByte(buf, '\r'); i >= 0 {
+		buf = buf[:i]
+	}
+	k = copy(b, buf)
+	r.r.Discard(k)
+	return k
 }
