@@ -9,7 +9,6 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/bccguard/bccguard/internal/smtpaddr"
 	"github.com/bccguard/bccguard/relay/dsn"
 	"github.com/bccguard/bccguard/relay/store"
 )
@@ -59,33 +58,14 @@ func (q *dsnQueue) Bounce(ctx context.Context, msg store.Message, failed []Failu
 		log.Info("no DSN: the message has the null sender", "failed_recipients", len(failed))
 		return
 	}
-	rep := dsn.Report{
-		ReportingMTA: q.hostname,
-		ArrivalDate:  msg.ReceivedAt,
-		EnvID:        msg.Envelope.EnvID,
-		Ret:          msg.Envelope.Ret,
-		From:         "MAILER-DAEMON@" + q.hostname,
-		To:           msg.Envelope.Sender,
-		QueueID:      msg.ID,
-	}
+	rep := dsn.NewReport(q.hostname, msg)
 	now := time.Now()
 	for _, f := range failed {
 		if !dsn.ShouldNotify(f.Recipient.Notify, "failed") {
 			continue
 		}
-		// Final-Recipient is an RFC 822 address: quoted where it must be
-		// ("a@b"@c.example, not a@b@c.example), as it went upstream.
-		addr, err := smtpaddr.Wire(f.Recipient.Addr)
-		if err != nil {
-			addr = f.Recipient.Addr // an address that was never sendable
-		}
-		rs := dsn.RecipientStatus{
-			Addr:        addr,
-			ORcpt:       f.Recipient.ORcpt,
-			Action:      "failed",
-			RemoteMTA:   q.remoteMTA,
-			LastAttempt: now,
-		}
+		rs := dsn.Failed(f.Recipient)
+		rs.RemoteMTA, rs.LastAttempt = q.remoteMTA, now
 		switch {
 		case f.Expired:
 			rs.Status = "4.4.7"
@@ -130,14 +110,9 @@ func (q *dsnQueue) queue(ctx context.Context, msg store.Message, rep dsn.Report)
 	if err := dsn.Write(sp, rep, orig); err != nil {
 		return "", fmt.Errorf("dsn: write: %w", err)
 	}
-	// HeaderLen 0: the DSN is relayed exactly as written (it has no Bcc:).
-	to := []store.Recipient{{Addr: msg.Envelope.Sender}}
-	id, err := sp.Commit(ctx, store.Message{
-		Envelope: store.Envelope{Recipients: to},
-		Client:   store.Client{Listener: "bccguard-dsn"},
-	}, store.PlanCopies(store.RewritePass, to))
+	id, err := dsn.Commit(ctx, sp, msg.Envelope.Sender)
 	if err != nil {
-		return "", fmt.Errorf("dsn commit: %w", err)
+		return "", err
 	}
 	q.wake()
 	return id, nil

@@ -117,11 +117,7 @@ func (s *Service) delete(ctx context.Context, a review.Actor, id string, o Delet
 	if n == nil {
 		return res, nil
 	}
-	to := []store.Recipient{{Addr: msg.Envelope.Sender}}
-	nid, err := n.sp.Commit(ctx, store.Message{
-		Envelope: store.Envelope{Recipients: to},
-		Client:   store.Client{Listener: "bccguard-dsn"},
-	}, store.PlanCopies(store.RewritePass, to))
+	nid, err := dsn.Commit(ctx, n.sp, msg.Envelope.Sender)
 	if err != nil {
 		// The deletion stands; the operator is told the DSN failed.
 		s.log.Error("could not queue the DSN for a deleted message", "queue_id", id, "err", err)
@@ -146,20 +142,12 @@ func (s *Service) newNotice(ctx context.Context, m store.Message, ds []store.Del
 	if m.Envelope.Sender == "" {
 		return nil, "the message has the null sender: no DSN"
 	}
-	rep := dsn.Report{
-		ReportingMTA: s.hostname,
-		ArrivalDate:  m.ReceivedAt,
-		EnvID:        m.Envelope.EnvID,
-		Ret:          m.Envelope.Ret,
-		From:         "MAILER-DAEMON@" + s.hostname,
-		To:           m.Envelope.Sender,
-		QueueID:      m.ID,
-		Explanation:  deletedExplanation,
-	}
+	rep := dsn.NewReport(s.hostname, m)
+	rep.Explanation = deletedExplanation
 	for _, d := range ds {
 		for _, r := range d.Recipients {
 			if dsn.ShouldNotify(r.Notify, "failed") {
-				rep.Recipients = append(rep.Recipients, dsn.RecipientStatus{Addr: r.Addr, ORcpt: r.ORcpt, Action: "failed"})
+				rep.Recipients = append(rep.Recipients, dsn.Failed(r))
 			}
 		}
 	}

@@ -216,12 +216,13 @@ func TestShowRecipients(t *testing.T) {
 
 // TestDeleteWithDSN: a dry run changes nothing; the deletion removes the
 // message and, asked to, sends the sender a DSN for the recipients who
-// wanted failure notices, with the original attached.
+// wanted failure notices, with the original attached. A local part that
+// needs quotes is quoted in Final-Recipient, as it went upstream.
 func TestDeleteWithDSN(t *testing.T) {
 	f := newFixture(t)
-	id := f.queue(t, "news@brand.example", "ann@example.net", "bob+nonotify@example.org")
+	id := f.queue(t, "news@brand.example", "ann@example.net", "bob+nonotify@example.org", "cy smith@example.net")
 	dry, err := f.svc.Delete(bg, cli, id, DeleteOptions{DryRun: true, NotifySender: true})
-	if err != nil || dry.Status != StatusWouldDelete || len(dry.Undelivered) != 2 || dry.NoticeID != "" {
+	if err != nil || dry.Status != StatusWouldDelete || len(dry.Undelivered) != 3 || dry.NoticeID != "" {
 		t.Fatalf("dry run: %+v, %v", dry, err)
 	}
 	if _, err := f.st.Message(bg, id); err != nil {
@@ -231,14 +232,14 @@ func TestDeleteWithDSN(t *testing.T) {
 		t.Fatalf("a dry run was audited as an action")
 	}
 	res, err := f.svc.Delete(bg, cli, id, DeleteOptions{NotifySender: true})
-	if err != nil || res.Status != StatusDeleted || len(res.Undelivered) != 2 || res.NoticeID == "" {
+	if err != nil || res.Status != StatusDeleted || len(res.Undelivered) != 3 || res.NoticeID == "" {
 		t.Fatalf("delete: %+v, %v", res, err)
 	}
 	if _, err := f.st.Message(bg, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
 	e := f.audit(t, id)[0]
-	if e.Action != "queue-delete" || !strings.Contains(e.Detail, "2 recipients not delivered") || !strings.Contains(e.Detail, "DSN queued as "+res.NoticeID) {
+	if e.Action != "queue-delete" || !strings.Contains(e.Detail, "3 recipients not delivered") || !strings.Contains(e.Detail, "DSN queued as "+res.NoticeID) {
 		t.Fatalf("audit: %+v", e)
 	}
 	m, err := f.st.Message(bg, res.NoticeID)
@@ -250,6 +251,7 @@ func TestDeleteWithDSN(t *testing.T) {
 	rc.Close()
 	dsn := string(b)
 	for _, want := range []string{"MAILER-DAEMON@relay.example.org>", "Final-Recipient: rfc822; ann@example.net",
+		`Final-Recipient: rfc822; "cy smith"@example.net`,
 		"Action: failed", "Status: 5.0.0", "deleted it from the queue", "X-Bccguard-Queue-ID: " + id, "Subject: Spring sale"} {
 		if !strings.Contains(dsn, want) {
 			t.Errorf("DSN lacks %q:\n%s", want, dsn)
