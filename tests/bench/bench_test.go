@@ -27,7 +27,7 @@ const (
 
 // Sizes of the run: bounded so that `make bench` takes a few minutes.
 var (
-	passMessages    = envInt("BCCGUARD_BENCH_PASS", 4000) // smtp-source -m
+	passMessages = envInt("BCCGUARD_BENCH_PASS", 4000) // smtp-source -m
 	// 5,000, not 1,000: with 20 sessions one stall of the 2-core machine
 	// delays 20 messages at once, which alone set the p99 of 1,000 (runs
 	// of one binary gave 13 to 56 ms); over 5,000 the p99 moves by ±15%.
