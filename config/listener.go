@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"time"
@@ -132,29 +133,16 @@ func (c *Config) validateLimits(i int) []error {
 	at := func(k ...any) []any { return append(path("listeners", i, "limits"), k...) }
 	d := DefaultLimits()
 	lim := &l.Limits
-	if lim.MaxMessageSize == 0 {
-		lim.MaxMessageSize = d.MaxMessageSize
-	}
-	if lim.MaxRecipients == 0 {
-		lim.MaxRecipients = d.MaxRecipients
-	}
-	if lim.MaxLineLength == 0 {
-		lim.MaxLineLength = d.MaxLineLength
-	}
+	// Zero means unset (the YAML left it out).
+	lim.MaxMessageSize = cmp.Or(lim.MaxMessageSize, d.MaxMessageSize)
+	lim.MaxRecipients = cmp.Or(lim.MaxRecipients, d.MaxRecipients)
+	lim.MaxLineLength = cmp.Or(lim.MaxLineLength, d.MaxLineLength)
+	lim.MaxHeaderSize = cmp.Or(lim.MaxHeaderSize, d.MaxHeaderSize)
+	lim.MaxConnections = cmp.Or(lim.MaxConnections, d.MaxConnections)
+	lim.CommandTimeout = cmp.Or(lim.CommandTimeout, d.CommandTimeout)
+	lim.DataTimeout = cmp.Or(lim.DataTimeout, d.DataTimeout)
 	if lim.MaxLineLength < 1000 {
 		errs.add(c.errf(at("max_line_length"), "listener %s: max_line_length must be at least 1000 (RFC 5321)", l.Name))
-	}
-	if lim.MaxHeaderSize == 0 {
-		lim.MaxHeaderSize = d.MaxHeaderSize
-	}
-	if lim.MaxConnections == 0 {
-		lim.MaxConnections = d.MaxConnections
-	}
-	if lim.CommandTimeout == 0 {
-		lim.CommandTimeout = d.CommandTimeout
-	}
-	if lim.DataTimeout == 0 {
-		lim.DataTimeout = d.DataTimeout
 	}
 	if lim.MaxRecipients < 0 || lim.MaxConnections < 0 {
 		errs.add(c.errf(at(), "listener %s: limits must not be negative", l.Name))
