@@ -16,6 +16,7 @@ import (
 	"github.com/bccguard/bccguard/relay/rewrite"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
+	"github.com/bccguard/bccguard/relay/store/storetest"
 )
 
 // testUpstream is the upstream settings the tests deliver with: no TLS,
@@ -101,32 +102,18 @@ func (td *testDeliverer) start(t *testing.T) (stop func()) {
 }
 
 // queueMessage stores raw from sender with the deliveries dls, as ingest
-// would, and wakes the deliverer.
+// would; the deliverer finds it at its next poll or wake.
 func queueMessage(t *testing.T, st store.Store, sender, raw string, dls []store.NewDelivery) string {
 	t.Helper()
-	ctx := context.Background()
-	sp, _, err := st.NewSpool(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Abort()
-	if _, err := sp.Write([]byte(raw)); err != nil {
-		t.Fatal(err)
-	}
 	var rcpts []store.Recipient
 	for _, d := range dls {
 		rcpts = append(rcpts, d.Recipients...)
 	}
-	hl := strings.Index(raw, "\r\n\r\n") + 4
-	id, err := sp.Commit(ctx, store.Message{
+	return storetest.Put(t, st, []byte(raw), store.Message{
 		Envelope:  store.Envelope{Sender: sender, Recipients: rcpts},
 		Client:    store.Client{Listener: "smtp", IP: "192.0.2.1"},
-		HeaderLen: int64(hl),
+		HeaderLen: int64(strings.Index(raw, "\r\n\r\n") + 4),
 	}, dls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // waitQueue waits until the queue's figures satisfy cond: outcomes are

@@ -19,6 +19,7 @@ import (
 	"github.com/bccguard/bccguard/relay/review/reviewtest"
 	"github.com/bccguard/bccguard/relay/store"
 	"github.com/bccguard/bccguard/relay/store/embedded"
+	"github.com/bccguard/bccguard/relay/store/storetest"
 )
 
 var bg = context.Background()
@@ -56,12 +57,6 @@ const original = "From: news@brand.example\r\nTo: ann@example.net\r\nSubject: Sp
 // recipient "name+nonotify@..." asks for no failure notice.
 func (f *fixture) queue(t *testing.T, sender string, rcpts ...string) string {
 	t.Helper()
-	sp, _, err := f.st.NewSpool(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Abort()
-	_, _ = io.WriteString(sp, original)
 	env := store.Envelope{Sender: sender}
 	var ds []store.NewDelivery
 	for _, r := range rcpts {
@@ -72,12 +67,8 @@ func (f *fixture) queue(t *testing.T, sender string, rcpts ...string) string {
 		env.Recipients = append(env.Recipients, rc)
 		ds = append(ds, store.NewDelivery{Recipients: []store.Recipient{rc}, Rewrite: store.RewriteExplode})
 	}
-	id, err := sp.Commit(bg, store.Message{Envelope: env, Client: store.Client{Listener: "smtp", IP: "192.0.2.1", User: "crm"},
+	return storetest.Put(t, f.st, []byte(original), store.Message{Envelope: env, Client: store.Client{Listener: "smtp", IP: "192.0.2.1", User: "crm"},
 		HeaderLen: int64(strings.Index(original, "\r\n\r\n") + 4)}, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 func (f *fixture) audit(t *testing.T, target string) []store.AuditEntry {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bccguard/bccguard/relay/store"
+	"github.com/bccguard/bccguard/relay/store/storetest"
 )
 
 // Clock is the service's time, moved by tests.
@@ -46,21 +47,8 @@ func (c *Clock) Add(d time.Duration) {
 // from raw.
 func Hold(t testing.TB, st store.Store, raw string, msg store.Message) string {
 	t.Helper()
-	ctx := context.Background()
-	sp, _, err := st.NewSpool(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Abort()
-	if _, err := io.WriteString(sp, raw); err != nil {
-		t.Fatal(err)
-	}
 	msg.HeaderLen = int64(strings.Index(raw, "\r\n\r\n") + 4)
-	id, err := sp.Commit(ctx, msg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return storetest.Put(t, st, []byte(raw), msg, nil)
 }
 
 // State is the state of hold id.

@@ -218,7 +218,7 @@ func testQueueDelete(t *testing.T, open func(*testing.T) store.Store, _ config) 
 func testQueueUnknown(t *testing.T, open func(*testing.T) store.Store, _ config) {
 	s := open(t)
 	qa := qadmin(t, s)
-	hold := commitMsg(t, s, []byte("for review"), heldMessage("r", "a@example.com", "192.0.2.1", "", now()), nil)
+	hold := Put(t, s, []byte("for review"), heldMessage("r", "a@example.com", "192.0.2.1", "", now()), nil)
 	t0 := now()
 	for _, c := range []struct {
 		id   string
@@ -251,13 +251,13 @@ func testQueuedMessages(t *testing.T, open func(*testing.T) store.Store, _ confi
 		return m
 	}
 	t0 := now().Add(time.Second)
-	m1 := commitMsg(t, s, []byte("1"), msg("alice@example.com"), rcpts(1))
+	m1 := Put(t, s, []byte("1"), msg("alice@example.com"), rcpts(1))
 	time.Sleep(2 * time.Millisecond)
-	m2 := commitMsg(t, s, []byte("2"), msg("Bob@Example.NET"), rcpts(2))
+	m2 := Put(t, s, []byte("2"), msg("Bob@Example.NET"), rcpts(2))
 	time.Sleep(2 * time.Millisecond)
-	m3 := commitMsg(t, s, []byte("3"), msg(""), rcpts(1))
+	m3 := Put(t, s, []byte("3"), msg(""), rcpts(1))
 	time.Sleep(2 * time.Millisecond)
-	commitMsg(t, s, []byte("q"), heldMessage("r", "bob@example.net", "192.0.2.1", "", now()), nil)
+	Put(t, s, []byte("q"), heldMessage("r", "bob@example.net", "192.0.2.1", "", now()), nil)
 	for _, c := range claim(t, s, "w", t0, 10) {
 		if c.Message.ID == m2 {
 			complete(t, s, "w", c.Delivery.ID, store.Outcome{State: store.StateDeferred, NextAttempt: t0.Add(time.Hour)})

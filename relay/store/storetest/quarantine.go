@@ -60,29 +60,10 @@ func heldMessage(rule, sender, ip, user string, at time.Time) store.Message {
 	}
 }
 
-// commitMsg stores data as msg with deliveries ds.
-func commitMsg(t *testing.T, s store.Store, data []byte, msg store.Message, ds []store.NewDelivery) string {
-	t.Helper()
-	sp, id, err := s.NewSpool(ctx)
-	if err != nil {
-		t.Fatalf("NewSpool: %v", err)
-	}
-	defer sp.Abort()
-	writeChunks(t, sp, data, 7919)
-	got, err := sp.Commit(ctx, msg, ds)
-	if err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
-	if got != id {
-		t.Fatalf("Commit returned ID %q, NewSpool said %q", got, id)
-	}
-	return id
-}
-
 // commitHeld stores a hold of rule received at at.
 func commitHeld(t *testing.T, s store.Store, data []byte, rule string, at time.Time) string {
 	t.Helper()
-	return commitMsg(t, s, data, heldMessage(rule, "news@brand.example", "192.0.2.1", "crm", at), nil)
+	return Put(t, s, data, heldMessage(rule, "news@brand.example", "192.0.2.1", "crm", at), nil)
 }
 
 func getHold(t *testing.T, qs store.QuarantineStore, id string) store.Hold {
@@ -218,7 +199,7 @@ func testHoldCommit(t *testing.T, open func(*testing.T) store.Store, _ config) {
 	for i, size := range []int{10, 300 << 10} {
 		data := body(size, uint64(10+i))
 		msg := heldMessage("many-visible", "news@brand.example", "2001:db8::7", "crm", at.Add(time.Duration(i)*time.Minute))
-		id := commitMsg(t, s, data, msg, nil)
+		id := Put(t, s, data, msg, nil)
 		want := store.Hold{Message: msg, State: store.HoldHeld}
 		want.Message.ID, want.Message.Size = id, int64(size)
 		checkHold(t, "Hold", getHold(t, qs, id), want)
@@ -249,7 +230,7 @@ func testHoldCommit(t *testing.T, open func(*testing.T) store.Store, _ config) {
 
 	// ReceivedAt left zero is the commit time, and it is when the hold began.
 	before := now()
-	id := commitMsg(t, s, []byte("x"), heldMessage("r", "a@b.example", "192.0.2.9", "", time.Time{}), nil)
+	id := Put(t, s, []byte("x"), heldMessage("r", "a@b.example", "192.0.2.9", "", time.Time{}), nil)
 	if h := getHold(t, qs, id); h.Message.ReceivedAt.Before(before.Add(-time.Second)) || h.Message.ReceivedAt.After(time.Now().Add(time.Second)) {
 		t.Fatalf("hold ReceivedAt = %v, want about %v", h.Message.ReceivedAt, before)
 	}
@@ -313,7 +294,7 @@ func testHoldsList(t *testing.T, open func(*testing.T) store.Store, _ config) {
 	id := make([]string, len(specs))
 	for _, i := range []int{3, 0, 5, 1, 4, 2} {
 		sp := specs[i]
-		id[i] = commitMsg(t, s, []byte(fmt.Sprint("hold ", i)), heldMessage(sp.rule, sp.sender, sp.ip, sp.user, at(i)), nil)
+		id[i] = Put(t, s, []byte(fmt.Sprint("hold ", i)), heldMessage(sp.rule, sp.sender, sp.ip, sp.user, at(i)), nil)
 	}
 	commit(t, s, []byte("not a hold"), nil)
 	commit(t, s, []byte("not a hold either"), rcpts(1))

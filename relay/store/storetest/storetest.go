@@ -168,13 +168,22 @@ func testMessage() store.Message {
 // commit stores data as a new message with the given deliveries.
 func commit(t *testing.T, s store.Store, data []byte, ds []store.NewDelivery) string {
 	t.Helper()
+	return Put(t, s, data, testMessage(), ds)
+}
+
+// Put stores data as msg with the deliveries ds, written in pieces as a
+// session writes it, and returns its ID: the way a test outside this suite
+// puts a message in a store, too. It fails t if the store refuses, or if
+// Commit's ID is not the one NewSpool gave.
+func Put(t testing.TB, s store.Store, data []byte, msg store.Message, ds store.Plan) string {
+	t.Helper()
 	sp, id, err := s.NewSpool(ctx)
 	if err != nil {
 		t.Fatalf("NewSpool: %v", err)
 	}
 	defer sp.Abort()
 	writeChunks(t, sp, data, 7919)
-	got, err := sp.Commit(ctx, testMessage(), ds)
+	got, err := sp.Commit(ctx, msg, ds)
 	if err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
@@ -185,7 +194,7 @@ func commit(t *testing.T, s store.Store, data []byte, ds []store.NewDelivery) st
 }
 
 // writeChunks writes data in pieces of chunk bytes, as a session would.
-func writeChunks(t *testing.T, w io.Writer, data []byte, chunk int) {
+func writeChunks(t testing.TB, w io.Writer, data []byte, chunk int) {
 	t.Helper()
 	for len(data) > 0 {
 		n := min(chunk, len(data))
