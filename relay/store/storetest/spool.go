@@ -49,19 +49,7 @@ func testRoundTrip(t *testing.T, open func(*testing.T) store.Store, _ config) {
 				{Recipients: msg.Envelope.Recipients[:1], Rewrite: store.RewriteExplode},
 				{Recipients: msg.Envelope.Recipients, Rewrite: store.RewriteBcc},
 			}
-			sp, id, err := s.NewSpool(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sp.Abort()
-			writeChunks(t, sp, data, 7919)
-			got, err := sp.Commit(ctx, msg, ds)
-			if err != nil {
-				t.Fatalf("Commit: %v", err)
-			}
-			if got != id {
-				t.Fatalf("Commit returned %q, NewSpool %q", got, id)
-			}
+			id := Put(t, s, data, msg, ds)
 			equalBytes(t, "body", readBody(t, s, id), data)
 
 			m, err := s.Message(ctx, id)
